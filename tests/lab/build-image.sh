@@ -53,7 +53,7 @@ rm -f "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 # Units that make no sense in a container and only slow the boot.
 for unit in systemd-remount-fs.service getty@tty1.service console-getty.service \
             systemd-logind.service apt-daily.timer apt-daily-upgrade.timer \
-            e2scrub_all.timer fstrim.timer; do
+            e2scrub_all.timer fstrim.timer tmp.mount; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 # Keep images small and apt quiet.
@@ -63,6 +63,6 @@ rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
 
 log "docker import as $image"
 tar -C "$root" -c . | docker import \
-  -c 'CMD ["/sbin/init"]' -c 'ENV container=docker' -c 'STOPSIGNAL SIGRTMIN+3' \
+  -c 'CMD ["/sbin/init"]' -c 'ENV container=docker' \
   - "$image" >/dev/null
 echo "$image"
