@@ -47,7 +47,7 @@ images: deps
 	@bash tests/lab/build-image.sh bookworm >/dev/null
 	@bash tests/lab/build-image.sh trixie >/dev/null
 
-ansible-lint: deps
+ansible-lint: build
 	$(BIN)/ansible-lint --offline
 
 # ansible-test runs on the installed artifact: what ships is what is checked.
