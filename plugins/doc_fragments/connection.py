@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hardened.redis developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Shared connection options of every hardened.redis module that talks to
+    # redis-server or redis-sentinel (built by module_utils/_connection.py).
+    DOCUMENTATION = r'''
+options:
+  login_host:
+    description:
+      - Host name or IP address of the Redis (or Sentinel) server.
+      - Ignored when O(login_unix_socket) is set.
+    type: str
+    default: localhost
+  login_port:
+    description:
+      - TCP port of the server (the TLS port when O(tls=true)).
+      - The default is V(6379) for modules that talk to data nodes and V(26379)
+        for modules that talk to Sentinel.
+    type: int
+    default: 6379
+  login_unix_socket:
+    description:
+      - Path of the server's unix socket. When set, O(login_host), O(login_port)
+        and the TLS options are not used.
+    type: path
+  login_user:
+    description:
+      - ACL user name to authenticate as.
+      - When not set, the C(default) user is used (plain C(AUTH <password>)).
+    type: str
+  login_password:
+    description:
+      - Password of O(login_user) (or of the C(default) user, C(requirepass)).
+      - When not set, the value of the E(REDISCLI_AUTH) environment variable is
+        used, as redis-cli does, so that the password need not be in a task.
+      - Never shown in output or error messages.
+    type: str
+  tls:
+    description:
+      - Connect with TLS.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - With O(tls=true), verify the server certificate and that it matches
+        O(login_host).
+      - Set to V(false) only for tests with self-signed certificates.
+    type: bool
+    default: true
+  ca_certs:
+    description:
+      - CA certificate file (PEM) used to verify the server certificate.
+      - When not set, the system's default CA store is used.
+    type: path
+  client_cert_file:
+    description:
+      - Client certificate file (PEM), for servers with C(tls-auth-clients yes).
+    type: path
+  client_key_file:
+    description:
+      - Private key file (PEM) of O(client_cert_file).
+    type: path
+  connect_timeout:
+    description:
+      - Seconds to wait for the connection to be established; commands wait at
+        least 5 seconds for their reply.
+    type: float
+    default: 5
+requirements:
+  - redis-py (the C(redis) Python library) 4.3.4 or later on the managed host
+    (Debian package C(python3-redis)).
+notes:
+  - The module connects from the managed host, so O(login_host=localhost)
+    reaches the Redis instance running there.
+'''

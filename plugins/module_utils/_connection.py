@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hardened.redis developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that builds a redis-py client from the shared connection options.
+
+Public API (other modules code against it):
+
+* ``connection_argument_spec(default_port=6379)``: the options documented in
+  the ``hardened.redis.connection`` doc fragment, for ``AnsibleModule``.
+* ``connect(module, host=None, port=None)``: a connected, PINGed
+  ``redis.Redis`` (decode_responses=True), or ``module.fail_json`` naming the
+  target and the cause. ``host``/``port`` override the options (TCP).
+* ``describe_target(module, host=None, port=None)``: ``host:port`` or
+  ``unix:/path`` as used in messages.
+* ``safe_error(module, exc)``: the text of an exception with the password
+  masked, for "Cannot set X: ..." messages.
+* ``HAS_REDIS`` / ``REDIS_IMPORT_ERROR``.
+
+Works with redis-py 4.3.4 (Debian 12's python3-redis) up to 8.x: only
+constructor arguments that exist in 4.3 are used.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
+
+REDIS_IMPORT_ERROR = None
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    HAS_REDIS = True
+except ImportError:  # pragma: no cover - depends on the managed host
+    redis = None
+    NoBackoff = Retry = None
+    HAS_REDIS = False
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+
+
+def connection_argument_spec(default_port=6379):
+    """Argument spec of the shared connection options.
+
+    ``default_port`` is 6379 for data-node modules and 26379 for Sentinel modules.
+    """
+    return dict(
+        login_host=dict(type='str', default='localhost'),
+        login_port=dict(type='int', default=default_port),
+        login_unix_socket=dict(type='path'),
+        login_user=dict(type='str'),
+        login_password=dict(type='str', no_log=True, fallback=(env_fallback, ['REDISCLI_AUTH'])),
+        tls=dict(type='bool', default=False),
+        validate_certs=dict(type='bool', default=True),
+        ca_certs=dict(type='path'),
+        client_cert_file=dict(type='path'),
+        client_key_file=dict(type='path', no_log=False),
+        connect_timeout=dict(type='float', default=5),
+    )
+
+
+def describe_target(module, host=None, port=None):
+    """``host:port`` or ``unix:/path/to/socket`` for messages."""
+    params = module.params
+    if host is None and port is None and params.get('login_unix_socket'):
+        return 'unix:%s' % params['login_unix_socket']
+    host = host if host is not None else params.get('login_host')
+    port = port if port is not None else params.get('login_port')
+    if ':' in str(host):  # IPv6 literal
+        return '[%s]:%s' % (host, port)
+    return '%s:%s' % (host, port)
+
+
+def safe_error(module, exc):
+    """The text of ``exc`` with the login password (if any) masked."""
+    text = to_native(exc)
+    password = module.params.get('login_password')
+    if password:
+        text = text.replace(password, '********')
+    return text
+
+
+def _cause(exc, text):
+    """A short, human cause for a connection failure."""
+    low = text.lower()
+    if 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low:
+        return 'authentication failed (WRONGPASS: wrong login_user/login_password, or the user is disabled)'
+    if 'noauth' in low or 'authentication required' in low:
+        return 'authentication required (NOAUTH): set login_password (or REDISCLI_AUTH)'
+    if 'without any password configured' in low:
+        return 'login_password was given but the server has no password for this user'
+    if 'noperm' in low or 'no permissions' in low:
+        return 'the user lacks the permission to run this command (NOPERM)'
+    if HAS_REDIS and isinstance(exc, redis.exceptions.TimeoutError) or 'timed out' in low or 'timeout' in low:
+        return 'timeout'
+    if 'ssl' in low or 'certificate' in low or 'tls' in low or 'handshake' in low:
+        return 'TLS error'
+    if 'connection refused' in low:
+        return 'connection refused'
+    if 'no such file' in low:
+        return 'no such socket'
+    if 'permission denied' in low:
+        return 'permission denied'
+    if 'connection reset' in low or 'closed by server' in low or 'connection closed' in low:
+        return 'connection closed by the server (a TLS port reached without tls: true, or the reverse?)'
+    if 'name or service not known' in low or 'nodename nor servname' in low or 'temporary failure in name' in low:
+        return 'host name not resolved'
+    return 'error'
+
+
+def _client_kwargs(module, host=None, port=None):
+    params = module.params
+    timeout = params.get('connect_timeout')
+    kwargs = dict(
+        decode_responses=True,
+        socket_connect_timeout=timeout,
+        socket_timeout=max(timeout, 5.0) if timeout else None,
+        retry=Retry(NoBackoff(), 0),
+    )
+    if params.get('login_user'):
+        kwargs['username'] = params['login_user']
+    if params.get('login_password') is not None and params.get('login_password') != '':
+        kwargs['password'] = params['login_password']
+    if host is None and port is None and params.get('login_unix_socket'):
+        kwargs['unix_socket_path'] = params['login_unix_socket']
+        return kwargs
+    kwargs['host'] = host if host is not None else params.get('login_host')
+    kwargs['port'] = port if port is not None else params.get('login_port')
+    if params.get('tls'):
+        kwargs['ssl'] = True
+        if params.get('ca_certs'):
+            kwargs['ssl_ca_certs'] = params['ca_certs']
+        if params.get('client_cert_file'):
+            kwargs['ssl_certfile'] = params['client_cert_file']
+        if params.get('client_key_file'):
+            kwargs['ssl_keyfile'] = params['client_key_file']
+        if params.get('validate_certs', True):
+            kwargs['ssl_cert_reqs'] = 'required'
+            kwargs['ssl_check_hostname'] = True
+        else:
+            kwargs['ssl_cert_reqs'] = 'none'
+            kwargs['ssl_check_hostname'] = False
+    return kwargs
+
+
+def connect(module, host=None, port=None):
+    """A connected, PINGed ``redis.Redis`` client, or ``module.fail_json``.
+
+    ``host`` / ``port`` override ``login_host`` / ``login_port`` (and then the
+    connection is TCP even if ``login_unix_socket`` is set), so that a module
+    can reach several nodes with the same credentials and TLS settings.
+    """
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
+    target = describe_target(module, host, port)
+    try:
+        kwargs = _client_kwargs(module, host, port)
+        client = redis.Redis(**kwargs)
+        client.ping()
+    except Exception as exc:  # redis-py raises several families; all end here
+        text = safe_error(module, exc)
+        module.fail_json(msg='Cannot connect to Redis at %s: %s (%s)' % (target, _cause(exc, text), text),
+                         target=target)
+    return client
