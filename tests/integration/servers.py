@@ -125,7 +125,9 @@ class RedisProcess:
                 c.ping()
                 c.close()
                 return self
-            except Exception as e:  # still starting
+            except Exception as e:  # still starting, or up but refusing these credentials
+                if _answered(e):
+                    return self
                 last = e
                 time.sleep(0.05)
         self.stop()
@@ -197,6 +199,14 @@ class RedisProcess:
 
     def config_get(self, name):
         return self.client().config_get(name).get(name)
+
+
+def _answered(exc):
+    """True when the error came from a running server (auth refused), not from a
+    server that is not listening yet."""
+    text = str(exc).lower()
+    return any(k in text for k in ("noauth", "wrongpass", "invalid username-password", "authentication required",
+                                   "user is disabled", "noperm"))
 
 
 def _write_config(path, lines):
