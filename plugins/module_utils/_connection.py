@@ -88,10 +88,12 @@ def _cause(exc, text):
     low = text.lower()
     if 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low:
         return 'authentication failed (WRONGPASS: wrong login_user/login_password, or the user is disabled)'
-    if 'noauth' in low or 'authentication required' in low:
+    if 'noauth' in low or 'authentication required' in low or 'already authenticated' in low:
         return 'authentication required (NOAUTH): set login_password (or REDISCLI_AUTH)'
     if 'without any password configured' in low:
         return 'login_password was given but the server has no password for this user'
+    if HAS_REDIS and isinstance(exc, redis.exceptions.AuthenticationError):
+        return 'authentication failed'
     if 'noperm' in low or 'no permissions' in low:
         return 'the user lacks the permission to run this command (NOPERM)'
     if HAS_REDIS and isinstance(exc, redis.exceptions.TimeoutError) or 'timed out' in low or 'timeout' in low:

@@ -90,6 +90,9 @@ notes:
     restarted; the next run of this module then edits the file again.
   - In check mode, values are validated by the module only; the server validates
     them when they are really set.
+  - Redis's C(CONFIG REWRITE) writes a new file with the server's umask (a 0640
+    file became 0644 on Redis 7.0); the module puts the previous mode and owner
+    back when it can (it runs on the Redis host as a user allowed to).
 seealso:
   - module: hardened.redis.sentinel_failover
   - name: Redis configuration
@@ -327,6 +330,29 @@ def _write_file(module, path, lines):
         module.fail_json(msg='Cannot write config_file %s: %s' % (path, to_native(exc)))
 
 
+def _stat(path):
+    try:
+        return os.stat(path)
+    except (IOError, OSError):
+        return None
+
+
+def _restore_attributes(module, path, before):
+    """CONFIG REWRITE writes a new file with the server's umask (0644 for a
+    0640 file, seen on Redis 7.0): put the previous mode and owner back."""
+    after = _stat(path)
+    if before is None or after is None:
+        return
+    try:
+        if (after.st_mode & 0o7777) != (before.st_mode & 0o7777):
+            os.chmod(path, before.st_mode & 0o7777)
+        if (after.st_uid, after.st_gid) != (before.st_uid, before.st_gid):
+            os.chown(path, before.st_uid, before.st_gid)
+    except (IOError, OSError) as exc:
+        module.warn('CONFIG REWRITE changed the mode or owner of %s and they could not be restored: %s'
+                    % (path, to_native(exc)))
+
+
 def _show(name, value):
     return _MASK if is_sensitive(name) and value else value
 
@@ -470,6 +496,7 @@ def main():
                 names = culprit if culprit in pending else ', '.join(pending)
                 module.fail_json(msg='Cannot set %s: %s (nothing was changed)' % (names, text))
         if set_live and params['persist']:
+            before_stat = _stat(config_file)
             try:
                 client.execute_command('CONFIG REWRITE')
                 rewritten = True
@@ -477,6 +504,7 @@ def main():
                 module.fail_json(msg='Cannot persist %s with CONFIG REWRITE: %s (the running values were changed)'
                                      % (', '.join(set_live), _error_text(module, exc)),
                                  changed=True, set_live=set_live)
+            _restore_attributes(module, config_file, before_stat)
         if static:
             # After CONFIG REWRITE, which would otherwise overwrite the edit.
             new_lines, file_changed = file_plan(static)

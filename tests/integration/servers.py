@@ -204,6 +204,8 @@ class RedisProcess:
 def _answered(exc):
     """True when the error came from a running server (auth refused), not from a
     server that is not listening yet."""
+    if any(k.__name__ in ("AuthenticationError", "NoPermissionError") for k in type(exc).__mro__):
+        return True
     text = str(exc).lower()
     return any(k in text for k in ("noauth", "wrongpass", "invalid username-password", "authentication required",
                                    "user is disabled", "noperm"))
