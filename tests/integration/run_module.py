@@ -13,6 +13,10 @@ with PYTHONPATH pointing at a folder that holds
 * a temp folder with a symlink ``ansible_collections/hardened/redis`` -> this
   repository.
 
+The module runs with ``$HARDENED_REDIS_MODULE_PYTHON`` if set (e.g. a
+Python with Debian 12's redis-py 4.3.4, what managed hosts have), else with
+the interpreter running the tests.
+
 Secrets go in the args file, never on a command line.
 """
 
@@ -90,7 +94,7 @@ def run_module(module_name, args, check=False, diff=False, env=None, timeout=60,
             else:
                 run_env[key] = value
         proc = subprocess.run(
-            [python or sys.executable, "-m", "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
+            [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m", "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
             env=run_env, cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             timeout=timeout, universal_newlines=True)
     finally:
