@@ -25,7 +25,10 @@ __metaclass__ = type
 
 import re
 
-from ansible.module_utils.six import binary_type, integer_types, string_types
+binary_type = bytes
+integer_types = (int,)
+string_types = (str,)
+
 
 
 class InvalidValue(ValueError):

@@ -31,7 +31,7 @@ description:
     directive, an invalid value or a value the server refuses fails the task
     and leaves the server as it was.
 author:
-  - hardened.redis developers
+  - hardened.redis developers (@hardened-redis)
 options:
   name:
     description:

@@ -94,9 +94,10 @@ def run_module(module_name, args, check=False, diff=False, env=None, timeout=60,
             else:
                 run_env[key] = value
         proc = subprocess.run(
-            [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m", "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
+            [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m",
+             "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
             env=run_env, cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            timeout=timeout, universal_newlines=True)
+            timeout=timeout, universal_newlines=True, check=False)
     finally:
         os.unlink(args_file)
     try:
