@@ -30,7 +30,6 @@ integer_types = (int,)
 string_types = (str,)
 
 
-
 class InvalidValue(ValueError):
     """A desired value that Redis would refuse (message says why)."""
 
