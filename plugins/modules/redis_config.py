@@ -94,6 +94,7 @@ notes:
     file became 0644 on Redis 7.0); the module puts the previous mode and owner
     back when it can (it runs on the Redis host as a user allowed to).
 seealso:
+  - module: hardened.redis.sentinel_config
   - module: hardened.redis.sentinel_failover
   - name: Redis configuration
     description: The redis.conf documentation, including units and CONFIG SET.
