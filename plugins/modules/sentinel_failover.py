@@ -1,0 +1,618 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) hardened.redis developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: sentinel_failover
+short_description: Planned Sentinel switchover to a chosen replica without losing acknowledged writes
+version_added: 0.1.0
+description:
+  - Moves the master of a Sentinel-monitored group to a chosen replica
+    (O(target_host)/O(target_port)) or off a host (O(avoid_host)), through
+    Sentinel's own C(SENTINEL FAILOVER), so that Sentinel stays the owner of
+    who is master.
+  - Does nothing (RV(changed=false)) when the target already is the master, or
+    when the master is not on O(avoid_host).
+  - "Steps: check the target is a replica with its link up and Sentinel sees it
+    so; make it the only replica Sentinel may choose by setting C(replica-priority)
+    to V(0) on the other replicas (C(CONFIG SET), originals remembered) and wait
+    until Sentinel has read that (its C(INFO) period is 10 seconds); pause writes
+    on the master with C(CLIENT PAUSE <pause_timeout> WRITE); wait until the target's
+    replication offset equals the master's; C(SENTINEL FAILOVER); wait until
+    Sentinel names the target and the target reports role master; turn the old
+    master into a replica of the target (C(REPLICAOF), C(CONFIG REWRITE)), as
+    Sentinel itself would only about 10 seconds later; C(CLIENT UNPAUSE); wait until
+    the old master and the other replicas replicate from the target with their
+    link up and every reachable Sentinel names the target; restore every
+    C(replica-priority) it changed."
+  - On any refusal or timeout (target not a replica or not in sync, C(NOGOODSLAVE),
+    C(INPROG), Sentinels that disagree, ...) the task fails with the cause,
+    unpauses the master and restores every setting it changed. If the failure
+    happens before C(SENTINEL FAILOVER) was sent, the old master keeps serving.
+author:
+  - hardened.redis developers
+options:
+  master_name:
+    description:
+      - Name of the monitored master, as in C(sentinel monitor).
+    type: str
+    required: true
+  target_host:
+    description:
+      - Address of the replica to promote, as Sentinel reports it (an IP
+        address, or a name that resolves to it).
+      - Exactly one of O(target_host) and O(avoid_host) is required.
+    type: str
+  target_port:
+    description:
+      - Port of the replica to promote. Needed when several replicas share O(target_host).
+    type: int
+  avoid_host:
+    description:
+      - Move the master off this host (IP address or resolvable name); the best
+        other replica in Sentinel's own order (C(replica-priority), then
+        replication offset) is promoted.
+    type: str
+  avoid_port:
+    description:
+      - With O(avoid_host), only the instance on this port must stop being master.
+    type: int
+  redis_user:
+    description:
+      - ACL user for the data nodes (master and replicas).
+      - Needs C(INFO), C(PING), C(CONFIG GET), C(CONFIG SET), C(CONFIG REWRITE),
+        C(CLIENT PAUSE), C(CLIENT UNPAUSE) and C(REPLICAOF).
+    type: str
+  redis_password:
+    description:
+      - Password of O(redis_user) (or of the data nodes' C(default) user).
+    type: str
+  timeout:
+    description:
+      - Seconds the whole switchover may take, including the wait for Sentinel
+        to read the changed replica priorities (up to about 10 seconds).
+    type: float
+    default: 60
+  pause_timeout:
+    description:
+      - Longest time, in milliseconds, that writes on the master may be paused
+        (C(CLIENT PAUSE <pause_timeout> WRITE)); Redis ends the pause by itself
+        after that time even if this module dies.
+      - Must be below the master's C(down-after-milliseconds), because while
+        writes are paused Sentinel's C(PUBLISH) to the master waits and its
+        C(PING)s queue behind it, so Sentinels would consider the master down
+        and start a failover of their own.
+      - The target must be in sync within half of it.
+    type: int
+    default: 5000
+extends_documentation_fragment:
+  - hardened.redis.connection
+attributes:
+  check_mode:
+    support: full
+    description: Checks the group and reports the switchover it would do, without changing anything.
+  diff_mode:
+    support: none
+notes:
+  - The connection options (O(login_host), O(login_port) default V(26379),
+    O(login_user), O(login_password), TLS) are those of a Sentinel. The other
+    Sentinels are found with C(SENTINEL SENTINELS) and reached with the same
+    credentials; the data nodes with O(redis_user)/O(redis_password) and the same TLS options.
+  - C(CLIENT PAUSE WRITE) pauses writes from every client on the master. It does
+    not block C(REPLICAOF), C(CONFIG REWRITE), C(CLIENT KILL) or C(MULTI)/C(EXEC)
+    of those (verified on Redis 7.0), but it does block C(PUBLISH), which Sentinel uses for hello messages.
+  - A replica that Sentinel reconfigures runs C(CONFIG REWRITE) while its
+    C(replica-priority) is temporarily V(0); the module therefore runs C(CONFIG REWRITE)
+    on those replicas again once it has restored their priority.
+  - Clients that wait for replication (C(WAIT)) or use C(min-replicas-to-write)
+    see a write either acknowledged on the new master or refused; writes sent
+    during the pause get a C(READONLY) error from the old master once it has
+    become a replica, and Sentinel-aware clients then reconnect to the new master.
+seealso:
+  - module: hardened.redis.sentinel_config
+  - module: hardened.redis.redis_config
+  - name: Redis Sentinel documentation
+    description: How Sentinel selects a replica (replica-priority, offset) and SENTINEL FAILOVER.
+    link: https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/
+  - name: CLIENT PAUSE
+    description: Pausing writes for a controlled switchover.
+    link: https://redis.io/docs/latest/commands/client-pause/
+'''
+
+EXAMPLES = r'''
+- name: Make redis-2 the master
+  hardened.redis.sentinel_failover:
+    login_password: "{{ redis_sentinel_password }}"
+    master_name: main
+    target_host: 10.0.0.12
+    target_port: 6379
+    redis_user: ansible
+    redis_password: "{{ redis_ansible_password }}"
+  register: switchover
+
+- name: Move the master off a host before its maintenance
+  hardened.redis.sentinel_failover:
+    login_password: "{{ redis_sentinel_password }}"
+    master_name: main
+    avoid_host: "{{ ansible_default_ipv4.address }}"
+    redis_user: ansible
+    redis_password: "{{ redis_ansible_password }}"
+    pause_timeout: 3000
+    timeout: 90
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the master was moved (or would be, in check mode).
+  returned: always
+  type: bool
+old_master:
+  description: The master before the task, as C(ip:port).
+  returned: always
+  type: str
+  sample: 10.0.0.11:6379
+new_master:
+  description: The master after the task (or that would be, in check mode), as C(ip:port).
+  returned: always
+  type: str
+  sample: 10.0.0.12:6379
+elapsed:
+  description: Seconds the task took, from connecting to the end.
+  returned: always
+  type: float
+  sample: 9.8
+write_pause:
+  description:
+    - Seconds writes were paused on the old master (from C(CLIENT PAUSE) until
+      C(CLIENT UNPAUSE), or until the pause ran out).
+    - V(0) when nothing was paused.
+  returned: always
+  type: float
+  sample: 1.12
+priorities_changed:
+  description: Replicas (C(ip:port)) whose C(replica-priority) was set to 0 for the switchover and restored since.
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.13:6379"]
+sentinels:
+  description: The Sentinels (C(ip:port)) asked; after a switchover, all of them named RV(new_master).
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.21:26379", "10.0.0.22:26379", "10.0.0.23:26379"]
+'''
+
+import socket
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.hardened.redis.plugins.module_utils._connection import (
+    connect,
+    connection_argument_spec,
+    describe_target,
+)
+from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
+    address,
+    pairs,
+    select_target,
+)
+
+POLL = 0.05
+
+
+class Abort(Exception):
+    """Stops the switchover; the message is the task's failure message."""
+
+
+class _NodeModule(object):
+    """What connect() needs, with the data-node credentials, raising Abort instead of exiting."""
+
+    def __init__(self, module):
+        self.params = dict(module.params)
+        self.params['login_user'] = module.params['redis_user']
+        self.params['login_password'] = module.params['redis_password']
+        self.params['login_unix_socket'] = None
+
+    def fail_json(self, msg, **kwargs):
+        raise Abort(msg)
+
+
+class _SentinelPeerModule(_NodeModule):
+    def __init__(self, module):
+        self.params = dict(module.params)
+        self.params['login_unix_socket'] = None
+
+
+def _addresses(host):
+    """host and every address it resolves to."""
+    found = set([host])
+    try:
+        for item in socket.getaddrinfo(host, None):
+            found.add(item[4][0])
+    except (socket.error, UnicodeError):
+        pass
+    return found
+
+
+class Switchover(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.name = self.p['master_name']
+        self.start = time.monotonic()
+        self.deadline = self.start + self.p['timeout']
+        self.node_module = _NodeModule(module)
+        self.peer_module = _SentinelPeerModule(module)
+        self.clients = {}
+        self.changed_priorities = []   # [(ip, port, original)]
+        self.paused_at = None
+        self.pause_end = None
+        self.unpaused_at = None
+        self.failover_sent = False
+        self.warnings = []
+        self.sentinel = None
+        self.sentinel_addrs = []
+        self.old_s = None
+
+    # -- plumbing ---------------------------------------------------------
+    def node(self, ip, port):
+        key = ('node', ip, int(port))
+        if key not in self.clients:
+            self.clients[key] = connect(self.node_module, host=ip, port=int(port))
+        return self.clients[key]
+
+    def cmd(self, client, what, *args):
+        try:
+            return client.execute_command(*args)
+        except Exception as exc:
+            raise Abort('%s: %s' % (what, self._text(exc)))
+
+    def _text(self, exc):
+        text = to_native(exc)
+        for secret in (self.p.get('login_password'), self.p.get('redis_password')):
+            if secret:
+                text = text.replace(secret, '********')
+        return text
+
+    def info(self, ip, port):
+        return pairs(self.node(ip, port).info('replication'))
+
+    def wait(self, what, check, until=None):
+        """Poll check() (truthy = done) until ``until`` (default: the task deadline).
+
+        Connection errors while polling (Sentinel kills normal clients of the
+        nodes it reconfigures) are retried; the last one is reported.
+        """
+        until = min(until or self.deadline, self.deadline)
+        last = None
+        while True:
+            try:
+                done = check()
+                if done:
+                    return done
+            except Abort as exc:
+                last = to_native(exc)
+            except Exception as exc:  # redis-py connection and reply errors
+                last = self._text(exc)
+            if time.monotonic() >= until:
+                raise Abort('timed out waiting until %s%s' % (what, ' (last error: %s)' % last if last else ''))
+            time.sleep(POLL)
+
+    def sentinel_master(self, client):
+        addr = client.execute_command('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', self.name)
+        return (addr[0], int(addr[1])) if addr else None
+
+    # -- the switchover -------------------------------------------------------
+    def run(self):
+        p = self.p
+        self.sentinel = connect(self.module)
+        here = describe_target(self.module)
+        self.sentinel_addrs = [here]
+        try:
+            master = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+        except Exception as exc:
+            raise Abort('Cannot read master %s from the Sentinel at %s: %s' % (self.name, here, self._text(exc)))
+        # SENTINEL MASTER keeps the old address until the failover ends; clients use this one
+        addr = self.sentinel_master(self.sentinel)
+        if addr is not None and addr != (master['ip'], int(master['port'])):
+            master['ip'], master['port'] = addr[0], str(addr[1])
+        old = (master['ip'], int(master['port']))
+        old_s = address(master)
+        self.old_s = old_s
+        flags = master.get('flags', '').split(',')
+        result = dict(changed=False, old_master=old_s, new_master=old_s, write_pause=0.0,
+                      priorities_changed=[], sentinels=self.sentinel_addrs)
+
+        # idempotence first: nothing to do is never an error
+        if p['target_host']:
+            wanted = _addresses(p['target_host'])
+
+            def is_target(item):
+                return item.get('ip') in wanted and (p['target_port'] is None or int(item['port']) == p['target_port'])
+            if is_target(master):
+                return result
+            avoid = None
+        else:
+            avoided = _addresses(p['avoid_host'])
+
+            def avoid(item):
+                return item.get('ip') in avoided and (p['avoid_port'] is None or int(item['port']) == p['avoid_port'])
+            if not avoid(master):
+                return result
+            is_target = None
+
+        if 'failover_in_progress' in flags:
+            raise Abort('INPROG: Sentinel %s reports a failover of %s in progress' % (here, self.name))
+        if set(flags) & set(['s_down', 'o_down']):
+            raise Abort('Sentinel %s reports master %s down (%s): not a planned switchover' % (here, old_s, master['flags']))
+        down_after = int(master.get('down-after-milliseconds', 30000))
+        if p['pause_timeout'] >= down_after:
+            raise Abort('pause_timeout (%d ms) must be below the master\'s down-after-milliseconds (%d ms): while writes '
+                        'are paused, Sentinel\'s hello PUBLISH to the master waits and its PINGs queue behind it, so '
+                        'the Sentinels would see the master down and start a failover of their own'
+                        % (p['pause_timeout'], down_after))
+
+        replicas = [pairs(r) for r in self.sentinel.execute_command('SENTINEL', 'REPLICAS', self.name)]
+        try:
+            target = select_target(replicas, match_target=is_target, avoid=avoid)
+        except ValueError as exc:
+            what = ('target %s%s' % (p['target_host'], ':%s' % p['target_port'] if p['target_port'] else '')
+                    if p['target_host'] else 'avoid_host %s' % p['avoid_host'])
+            raise Abort('Cannot switch %s over: %s %s' % (self.name, what, exc))
+        tgt = (target['ip'], int(target['port']))
+        tgt_s = address(target)
+        result['new_master'] = tgt_s
+        tflags = set(target.get('flags', '').split(','))
+        if tflags & set(['s_down', 'o_down', 'disconnected']) or target.get('master-link-status') != 'ok':
+            raise Abort('target %s is not a healthy replica according to Sentinel %s (flags %s, master link %s)'
+                        % (tgt_s, here, target.get('flags'), target.get('master-link-status')))
+
+        # the data nodes as they see themselves
+        minfo = self.info(*old)
+        if minfo.get('role') != 'master':
+            raise Abort('%s, which Sentinel names master, reports role %s' % (old_s, minfo.get('role')))
+        tinfo = self.info(*tgt)
+        if tinfo.get('role') != 'slave' or int(tinfo.get('master_port', 0)) != old[1] \
+                or tinfo.get('master_link_status') != 'up':
+            raise Abort('target %s is not a connected replica of %s (role %s, master %s:%s, link %s)' % (
+                tgt_s, old_s, tinfo.get('role'), tinfo.get('master_host'), tinfo.get('master_port'),
+                tinfo.get('master_link_status')))
+        tprio = int(self.node(*tgt).config_get('replica-priority').get('replica-priority', 100))
+        if tprio == 0:
+            raise Abort('target %s has replica-priority 0: Sentinel never promotes it' % tgt_s)
+
+        # every other replica must become ineligible (or already be)
+        others = {}
+        for r in replicas:
+            if (r['ip'], int(r['port'])) != tgt:
+                others[(r['ip'], int(r['port']))] = r
+        for r in _connected(minfo):
+            key = (r['ip'], int(r['port']))
+            if key != tgt and key not in others:
+                others[key] = dict(ip=r['ip'], port=r['port'], flags='slave', **{'slave-priority': '?'})
+        plan = []
+        for key in sorted(others):
+            r = others[key]
+            try:
+                prio = int(self.node(*key).config_get('replica-priority').get('replica-priority', 100))
+            except Exception as exc:
+                rflags = set((r.get('flags') or '').split(','))
+                if rflags & set(['s_down', 'o_down', 'disconnected']):
+                    self.warnings.append('replica %s is down for Sentinel and was left alone (%s)'
+                                         % (address(r), self._text(exc)))
+                    continue
+                raise Abort('Cannot make replica %s ineligible (replica-priority 0): %s' % (address(r), self._text(exc)))
+            if prio != 0:
+                plan.append((key[0], key[1], prio))
+
+        peers = []
+        for s in self.sentinel.execute_command('SENTINEL', 'SENTINELS', self.name):
+            s = pairs(s)
+            peers.append((s['ip'], int(s['port'])))
+        self.sentinel_addrs.extend('%s:%s' % peer for peer in peers)
+        peer_clients = []
+        for peer in peers:
+            try:
+                c = connect(self.peer_module, host=peer[0], port=peer[1])
+                if self.sentinel_master(c) != old:
+                    raise Abort('Sentinels disagree: %s:%s names %s as master of %s, %s names %s'
+                                % (peer[0], peer[1], self.sentinel_master(c), self.name, here, old_s))
+                peer_clients.append(c)
+            except Abort as exc:
+                if 'disagree' in to_native(exc):
+                    raise
+                self.warnings.append('Sentinel %s:%s is not reachable: %s' % (peer[0], peer[1], exc))
+
+        if self.module.check_mode:
+            result.update(changed=True, priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in plan])
+            return result
+
+        result['changed'] = True
+        try:
+            self._switch(old, old_s, tgt, tgt_s, plan, peer_clients, result)
+        finally:
+            self._cleanup(old, result)
+        return result
+
+    def _switch(self, old, old_s, tgt, tgt_s, plan, peer_clients, result):
+        p = self.p
+        # 1. only the target stays eligible
+        for ip, port, prio in plan:
+            self.cmd(self.node(ip, port), 'Cannot set replica-priority 0 on %s:%s' % (ip, port),
+                     'CONFIG', 'SET', 'replica-priority', '0')
+            self.changed_priorities.append((ip, port, prio))
+        result['priorities_changed'] = ['%s:%s' % (ip, port) for ip, port, dummy in plan]
+
+        def sentinel_sees_priorities():
+            seen = dict(((r['ip'], int(r['port'])), r) for r in
+                        (pairs(x) for x in self.sentinel.execute_command('SENTINEL', 'REPLICAS', self.name)))
+            for ip, port, dummy in self.changed_priorities:
+                if (ip, port) in seen and seen[(ip, port)].get('slave-priority') != '0':
+                    return False
+            t = seen.get(tgt)
+            return t is not None and t.get('slave-priority') != '0' and t.get('master-link-status') == 'ok'
+        self.wait('Sentinel reports replica-priority 0 for %s' % ', '.join(result['priorities_changed'] or ['-']),
+                  sentinel_sees_priorities)
+
+        if self.sentinel_master(self.sentinel) != old:
+            raise Abort('the master of %s changed while preparing (now %s): nothing switched by this task'
+                        % (self.name, self.sentinel_master(self.sentinel)))
+
+        # 2. pause writes, 3. wait for the target to have every write
+        master = self.node(*old)
+        self.paused_at = time.monotonic()
+        self.cmd(master, 'Cannot pause writes on %s' % old_s, 'CLIENT', 'PAUSE', str(p['pause_timeout']), 'WRITE')
+        self.pause_end = self.paused_at + p['pause_timeout'] / 1000.0
+
+        def in_sync():
+            mo = int(self.info(*old)['master_repl_offset'])
+            to = int(self.info(*tgt).get('slave_repl_offset', -1))
+            return mo == to
+        try:
+            self.wait('target %s has the master\'s replication offset' % tgt_s, in_sync,
+                      until=self.paused_at + p['pause_timeout'] / 2000.0)
+        except Abort as exc:
+            raise Abort('target %s did not catch up with %s while writes were paused: %s' % (tgt_s, old_s, exc))
+
+        # 4. Sentinel promotes the target (the only eligible replica)
+        try:
+            self.sentinel.execute_command('SENTINEL', 'FAILOVER', self.name)
+        except Exception as exc:
+            raise Abort('Sentinel refused the failover of %s: %s' % (self.name, self._text(exc)))
+        self.failover_sent = True
+
+        def promoted():
+            return self.sentinel_master(self.sentinel) == tgt and self.info(*tgt).get('role') == 'master'
+        self.wait('Sentinel names %s master and it reports role master' % tgt_s, promoted)
+
+        # 5. the old master follows the new one at once (Sentinel would only ~10 s later)
+        if self.info(*old).get('role') == 'master':
+            self.cmd(master, 'Cannot make %s a replica of %s' % (old_s, tgt_s), 'REPLICAOF', tgt[0], str(tgt[1]))
+            try:
+                master.execute_command('CONFIG', 'REWRITE')
+            except Exception as exc:
+                self.warnings.append('CONFIG REWRITE on %s failed (%s): it is a replica of %s now, but would '
+                                     'restart as master until Sentinel converts it' % (old_s, self._text(exc), tgt_s))
+        self._unpause(old, result)
+
+        # 6. everything agrees
+        def old_follows():
+            i = self.info(*old)
+            return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
+        self.wait('%s replicates from %s with its link up' % (old_s, tgt_s), old_follows)
+        for ip, port, dummy in self.changed_priorities:
+            def follows(ip=ip, port=port):
+                i = self.info(ip, port)
+                return int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
+            self.wait('replica %s:%s replicates from %s with its link up' % (ip, port, tgt_s), follows)
+        for c in [self.sentinel] + peer_clients:
+            self.wait('every Sentinel names %s master' % tgt_s, lambda c=c: self.sentinel_master(c) == tgt)
+
+        def failover_ended():
+            m = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+            return (m.get('ip'), int(m.get('port'))) == tgt and 'failover_in_progress' not in m.get('flags', '')
+        self.wait('Sentinel ends the failover (+switch-master)', failover_ended)
+        result['new_master'] = tgt_s
+
+    def _unpause(self, old, result):
+        if self.paused_at is None or self.unpaused_at is not None:
+            return
+        try:
+            self.node(*old).execute_command('CLIENT', 'UNPAUSE')
+        except Exception as exc:
+            self.warnings.append('CLIENT UNPAUSE on %s:%s failed (%s); the pause ends by itself after pause_timeout'
+                                 % (old[0], old[1], self._text(exc)))
+        self.unpaused_at = time.monotonic()
+        result['write_pause'] = round(min(self.unpaused_at, self.pause_end) - self.paused_at, 3)
+        if self.unpaused_at > self.pause_end:
+            self.warnings.append('the write pause (pause_timeout %d ms) ran out before the switchover was done'
+                                 % self.p['pause_timeout'])
+
+    def _cleanup(self, old, result):
+        self._unpause(old, result)
+        errors = []
+        for ip, port, prio in self.changed_priorities:
+            try:
+                c = self.node(ip, port)
+                c.execute_command('CONFIG', 'SET', 'replica-priority', str(prio))
+                # Sentinel's reconfiguration ran CONFIG REWRITE while the priority was 0
+                try:
+                    c.execute_command('CONFIG', 'REWRITE')
+                except Exception as exc:
+                    self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+            except Exception as exc:
+                errors.append('%s:%s (replica-priority %s): %s' % (ip, port, prio, self._text(exc)))
+        if errors:
+            self.warnings.append('could not restore replica-priority on ' + '; '.join(errors))
+
+
+def _connected(info):
+    found = []
+    for key in sorted(info):
+        if key.startswith('slave') and key[5:].isdigit():
+            value = info[key]
+            if isinstance(value, dict):
+                found.append(dict(ip=str(value.get('ip')), port=int(value.get('port'))))
+    return found
+
+
+def main():
+    argument_spec = connection_argument_spec(default_port=26379)
+    argument_spec.update(
+        master_name=dict(type='str', required=True),
+        target_host=dict(type='str'),
+        target_port=dict(type='int'),
+        avoid_host=dict(type='str'),
+        avoid_port=dict(type='int'),
+        redis_user=dict(type='str'),
+        redis_password=dict(type='str', no_log=True),
+        timeout=dict(type='float', default=60),
+        pause_timeout=dict(type='int', default=5000),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[('target_host', 'avoid_host'), ('target_port', 'avoid_host'),
+                            ('target_port', 'avoid_port'), ('target_host', 'avoid_port')],
+        required_one_of=[('target_host', 'avoid_host')],
+        required_by={'target_port': 'target_host', 'avoid_port': 'avoid_host'},
+    )
+    if not 100 <= module.params['pause_timeout'] <= 60000:
+        module.fail_json(msg='pause_timeout must be between 100 and 60000 milliseconds')
+    if module.params['timeout'] <= 0:
+        module.fail_json(msg='timeout must be more than 0 seconds')
+
+    job = Switchover(module)
+    try:
+        result = job.run()
+    except Exception as exc:  # Abort, or an unexpected reply/connection error (cleanup already ran)
+        for warning in job.warnings:
+            module.warn(warning)
+        msg = to_native(exc) if isinstance(exc, Abort) else 'Switchover of %s failed: %s' % (
+            module.params['master_name'], job._text(exc))
+        if job.failover_sent:
+            msg += ' (SENTINEL FAILOVER was sent: check which node Sentinel names master)'
+        elif job.paused_at is not None or job.changed_priorities:
+            msg += ' (writes unpaused, replica priorities restored; %s is still the master)' % job.old_s
+        module.fail_json(msg=msg, elapsed=round(time.monotonic() - job.start, 3),
+                         write_pause=round((min(job.unpaused_at or job.pause_end, job.pause_end) - job.paused_at), 3)
+                         if job.paused_at is not None and job.pause_end is not None else 0.0,
+                         priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in job.changed_priorities])
+    for warning in job.warnings:
+        module.warn(warning)
+    result['elapsed'] = round(time.monotonic() - job.start, 3)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
