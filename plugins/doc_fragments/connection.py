@@ -7,10 +7,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-class ModuleDocFragment(object):
-    # Shared connection options of every hardened.redis module that talks to
-    # redis-server or redis-sentinel (built by module_utils/_connection.py).
-    DOCUMENTATION = r'''
+# Shared connection options of every hardened.redis module that talks to
+# redis-server or redis-sentinel (built by module_utils/_connection.py).
+# Two variants that differ only in the port default:
+#   extends_documentation_fragment: hardened.redis.connection           (6379, data nodes)
+#   extends_documentation_fragment: hardened.redis.connection.sentinel  (26379, Sentinel)
+_TEMPLATE = r'''
 options:
   login_host:
     description:
@@ -24,7 +26,7 @@ options:
       - The default is V(6379) for modules that talk to data nodes and V(26379)
         for modules that talk to Sentinel.
     type: int
-    default: 6379
+    default: __PORT__
   login_unix_socket:
     description:
       - Path of the server's unix socket. When set, O(login_host), O(login_port)
@@ -80,3 +82,8 @@ notes:
   - The module connects from the managed host, so O(login_host=localhost)
     reaches the Redis instance running there.
 '''
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = _TEMPLATE.replace('__PORT__', '6379')
+    SENTINEL = _TEMPLATE.replace('__PORT__', '26379')
