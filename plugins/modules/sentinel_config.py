@@ -21,7 +21,7 @@ description:
     nothing is restarted.
   - B(Who is master belongs to Sentinel.) O(master_host) and O(master_port) are
     used only to start monitoring a master that this Sentinel does not monitor
-    yet (bootstrap). They are never used to move an already monitored master:
+    yet (bootstrap). They are never used to move an already monitored master;
     after a failover Sentinel reports another node as master, and this module
     keeps that, reports the address Sentinel uses in RV(master) and warns
     that it differs. Use M(hardened.redis.sentinel_failover) to move the master.
@@ -31,8 +31,13 @@ description:
   - Each Sentinel has its own configuration; run the module against every
     Sentinel of the group (for example on each Sentinel host).
 author:
-  - hardened.redis developers
+  - hardened.redis developers (@hardened-redis)
 options:
+  login_port:
+    description:
+      - TCP port of the Sentinel (its TLS port when O(tls=true)).
+    type: int
+    default: 26379
   master_name:
     description:
       - Name of the monitored master (the C(<master-name>) of C(sentinel monitor)).

@@ -36,8 +36,13 @@ description:
     unpauses the master and restores every setting it changed. If the failure
     happens before C(SENTINEL FAILOVER) was sent, the old master keeps serving.
 author:
-  - hardened.redis developers
+  - hardened.redis developers (@hardened-redis)
 options:
+  login_port:
+    description:
+      - TCP port of the Sentinel (its TLS port when O(tls=true)).
+    type: int
+    default: 26379
   master_name:
     description:
       - Name of the monitored master, as in C(sentinel monitor).
@@ -99,6 +104,7 @@ attributes:
     description: Checks the group and reports the switchover it would do, without changing anything.
   diff_mode:
     support: none
+    description: The result reports the old and the new master instead.
 notes:
   - The connection options (O(login_host), O(login_port) default V(26379),
     O(login_user), O(login_password), TLS) are those of a Sentinel. The other

@@ -189,7 +189,7 @@ def start_group(tmp_path, name="main", replicas=2, sentinels=3, quorum=2, down_a
         for i in range(replicas):
             lines = node_lines + ["replicaof %s %d" % (HOST, group.master.port)]
             group.replicas.append(start_redis(tmp_path, lines, aclfile=acl, password=pw["admin"],
-                                            name="node%d" % (i + 1)))
+                                              name="node%d" % (i + 1)))
         for i in range(sentinels):
             lines = [
                 "sentinel sentinel-pass %s" % pw["sentinel_requirepass"],

@@ -20,7 +20,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from run_module import run_module
-from sentinels import _pairs, start_group
+from sentinels import start_group
 
 PAUSE_MS = 4000
 
