@@ -422,3 +422,44 @@ def test_name_and_config_are_mutually_exclusive(redis_server):
 def test_file_only_directive_is_refused(redis_server):
     result = failed(run_module('redis_config', tcp(redis_server, name='rename-command', value='FLUSHALL ""')))
     assert 'rename-command' in result['msg'] and 'config-file-only' in result['msg']
+
+
+def test_aliases_are_read_and_duplicates_refused(redis_server):
+    result = ok(run_module('redis_config', tcp(redis_server, name='slave-read-only', value=False)))
+    assert result['changed'] is True
+    assert redis_server.config_get('replica-read-only') == 'no'
+    assert ok(run_module('redis_config', tcp(redis_server, name='replica-read-only', value='no')))['changed'] is False
+    dup = failed(run_module('redis_config', tcp(redis_server, config={'replica-read-only': 'yes',
+                                                                      'slave-read-only': 'yes'})))
+    assert 'given twice' in dup['msg']
+    assert redis_server.config_get('replica-read-only') == 'no'
+
+
+def test_requirepass_rotation(redis_factory):
+    new_password = 'Np2-rotated-secret-value-6tY'
+    srv = redis_factory(password=PASSWORD)
+    result = ok(run_module('redis_config', tcp(srv, login_password=PASSWORD, name='requirepass',
+                                               value=new_password), diff=True))
+    assert result['changed'] is True and result['rewritten'] is True
+    assert PASSWORD not in output(result) and new_password not in output(result)
+    # the new password works, the old one does not, and CONFIG REWRITE persisted it
+    assert srv.client(password=new_password).ping()
+    assert 'WRONGPASS' in failed(run_module('redis_config', tcp(srv, login_password=PASSWORD, name='timeout',
+                                                                value=0)))['msg']
+    # CONFIG REWRITE persisted the new one (the config file is the place for it) and dropped the old
+    assert new_password in srv.read_config() and PASSWORD not in srv.read_config()
+    srv.password = new_password
+    srv.restart()
+    assert srv.client(password=new_password).ping()
+    again = ok(run_module('redis_config', tcp(srv, login_password=new_password, name='requirepass',
+                                              value=new_password)))
+    assert again['changed'] is False
+
+
+def test_protected_directive_live_with_enable_protected_configs_local(redis_factory, tmp_path):
+    srv = redis_factory(['enable-protected-configs local'], unix_socket=True)
+    newdir = tmp_path / 'newdir'
+    newdir.mkdir()
+    result = ok(run_module('redis_config', dict(login_unix_socket=srv.socket, name='dir', value=str(newdir))))
+    assert result['set_live'] == ['dir'] and result['restart_required'] is False
+    assert srv.config_get('dir') == str(newdir)
