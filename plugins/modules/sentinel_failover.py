@@ -187,6 +187,17 @@ priorities_changed:
   type: list
   elements: str
   sample: ["10.0.0.13:6379"]
+diverged_bytes:
+  description:
+    - Bytes of replication stream the old master had and the new master did not
+      when the old master was made a replica (its C(master_repl_offset) minus the
+      offset at which the target stopped following it).
+    - V(0) in a clean switchover. Writes paused during the switchover are not
+      counted; Redis's own replication C(PING) (every C(repl-ping-replica-period))
+      can account for a few bytes.
+  returned: always
+  type: int
+  sample: 0
 sentinels:
   description: The Sentinels (C(ip:port)) asked; after a switchover, all of them named RV(new_master).
   returned: always
@@ -269,6 +280,8 @@ class Switchover(object):
         self.sentinel = None
         self.sentinel_addrs = []
         self.old_s = None
+        self.switched = False
+        self.result = {}
 
     # -- plumbing ---------------------------------------------------------
     def node(self, ip, port):
@@ -337,7 +350,8 @@ class Switchover(object):
         self.old_s = old_s
         flags = master.get('flags', '').split(',')
         result = dict(changed=False, old_master=old_s, new_master=old_s, write_pause=0.0,
-                      priorities_changed=[], sentinels=self.sentinel_addrs)
+                      priorities_changed=[], sentinels=self.sentinel_addrs, diverged_bytes=0)
+        self.result = result
 
         # idempotence first: nothing to do is never an error
         if p['target_host']:
@@ -502,13 +516,19 @@ class Switchover(object):
         self.wait('Sentinel names %s master and it reports role master' % tgt_s, promoted)
 
         # 5. the old master follows the new one at once (Sentinel would only ~10 s later)
-        if self.info(*old).get('role') == 'master':
+        switched_at = int(self.info(*tgt).get('second_repl_offset', 0)) - 1
+        oinfo = self.info(*old)
+        if oinfo.get('role') == 'master':
+            old_offset = int(oinfo.get('master_repl_offset', 0))
             self.cmd(master, 'Cannot make %s a replica of %s' % (old_s, tgt_s), 'REPLICAOF', tgt[0], str(tgt[1]))
+            if switched_at >= 0:
+                result['diverged_bytes'] = max(0, old_offset - switched_at)
             try:
                 master.execute_command('CONFIG', 'REWRITE')
             except Exception as exc:
                 self.warnings.append('CONFIG REWRITE on %s failed (%s): it is a replica of %s now, but would '
                                      'restart as master until Sentinel converts it' % (old_s, self._text(exc), tgt_s))
+        overrun = time.monotonic() > self.pause_end
         self._unpause(old, result)
 
         # 6. everything agrees
@@ -529,6 +549,11 @@ class Switchover(object):
             return (m.get('ip'), int(m.get('port'))) == tgt and 'failover_in_progress' not in m.get('flags', '')
         self.wait('Sentinel ends the failover (+switch-master)', failover_ended)
         result['new_master'] = tgt_s
+        if overrun:
+            self.switched = True
+            raise Abort('%s is the master now, but the write pause (pause_timeout %d ms) ran out before %s was made '
+                        'a replica: writes it accepted after that are not on the new master (diverged_bytes %s)'
+                        % (tgt_s, p['pause_timeout'], old_s, result.get('diverged_bytes', 'unknown')))
 
     def _unpause(self, old, result):
         if self.paused_at is None or self.unpaused_at is not None:
@@ -606,14 +631,18 @@ def main():
             module.warn(warning)
         msg = to_native(exc) if isinstance(exc, Abort) else 'Switchover of %s failed: %s' % (
             module.params['master_name'], job._text(exc))
-        if job.failover_sent:
+        if job.failover_sent and not job.switched:
             msg += ' (SENTINEL FAILOVER was sent: check which node Sentinel names master)'
         elif job.paused_at is not None or job.changed_priorities:
             msg += ' (writes unpaused, replica priorities restored; %s is still the master)' % job.old_s
-        module.fail_json(msg=msg, elapsed=round(time.monotonic() - job.start, 3),
-                         write_pause=round((min(job.unpaused_at or job.pause_end, job.pause_end) - job.paused_at), 3)
-                         if job.paused_at is not None and job.pause_end is not None else 0.0,
-                         priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in job.changed_priorities])
+        out = dict(job.result)
+        if not job.switched and 'old_master' in out:
+            out['new_master'] = out['old_master']
+        out.update(msg=msg, changed=job.failover_sent, elapsed=round(time.monotonic() - job.start, 3),
+                   priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in job.changed_priorities])
+        if job.paused_at is not None and job.pause_end is not None:
+            out['write_pause'] = round(min(job.unpaused_at or job.pause_end, job.pause_end) - job.paused_at, 3)
+        module.fail_json(**out)
     for warning in job.warnings:
         module.warn(warning)
     result['elapsed'] = round(time.monotonic() - job.start, 3)

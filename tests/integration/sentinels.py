@@ -9,7 +9,8 @@ the way the collection deploys it:
 
 * data nodes: ACL users from an aclfile (``default`` only for the
   launcher's readiness check, with the admin password):
-  ``admin`` (everything; what the modules use as ``redis_user``),
+  ``admin`` (everything), ``switchover`` (only what sentinel_failover
+  documents; the tests use it as ``redis_user``),
   ``sentinel`` (exactly the rights Redis's Sentinel documentation lists),
   ``replication`` (psync/replconf/ping; used through ``masteruser`` /
   ``masterauth``) and ``app`` (the writer's user);
@@ -41,6 +42,10 @@ from servers import HOST, free_port, start_redis, start_sentinel
 SENTINEL_ACL = ("+multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info "
                 "+client|setname +client|kill +script|kill")
 
+# what sentinel_failover documents for redis_user
+SWITCHOVER_ACL = ("+info +ping +config|get +config|set +config|rewrite +client|pause +client|unpause "
+                  "+replicaof")
+
 
 def _pw():
     return secrets.token_hex(16)
@@ -51,7 +56,7 @@ class SentinelGroup:
 
     Attributes: name (master name), master / replicas / sentinels
     (servers.RedisProcess), nodes (all data nodes, master first at start),
-    passwords (dict: admin, sentinel, replication, app, sentinel_requirepass),
+    passwords (dict: admin, sentinel, replication, app, switchover, sentinel_requirepass),
     quorum, down_after, failover_timeout.
     """
 
@@ -168,7 +173,8 @@ def start_group(tmp_path, name="main", replicas=2, sentinels=3, quorum=2, down_a
     group.quorum = quorum
     group.down_after = down_after
     group.failover_timeout = failover_timeout
-    pw = dict(admin=_pw(), sentinel=_pw(), replication=_pw(), app=_pw(), sentinel_requirepass=_pw())
+    pw = dict(admin=_pw(), sentinel=_pw(), replication=_pw(), app=_pw(), switchover=_pw(),
+              sentinel_requirepass=_pw())
     group.passwords = pw
     acl = "\n".join([
         # the launcher's readiness PING uses the default user and password
@@ -177,6 +183,7 @@ def start_group(tmp_path, name="main", replicas=2, sentinels=3, quorum=2, down_a
         "user sentinel on >%s allchannels %s" % (pw["sentinel"], SENTINEL_ACL),
         "user replication on >%s +psync +replconf +ping" % pw["replication"],
         "user app on >%s ~* &* +@all -@dangerous +role" % pw["app"],
+        "user switchover on >%s %s" % (pw["switchover"], SWITCHOVER_ACL),
     ])
     node_lines = [
         "masteruser replication",

@@ -38,7 +38,7 @@ def group(tmp_path_factory):
 def _args(group, **kwargs):
     s = group.sentinels[0]
     args = dict(login_host="127.0.0.1", login_port=s.port, login_password=group.passwords["sentinel_requirepass"],
-                master_name=group.name, redis_user="admin", redis_password=group.passwords["admin"],
+                master_name=group.name, redis_user="switchover", redis_password=group.passwords["switchover"],
                 pause_timeout=PAUSE_MS, timeout=60)
     args.update(kwargs)
     return args
@@ -80,6 +80,7 @@ class Writer(threading.Thread):
         self.client = self.sentinel.master_for(group.name, username="app", password=pw["app"],
                                                socket_timeout=2, socket_connect_timeout=1)
         self.acked = []
+        self.acked_at = []
         self.errors = 0
         self.unacked = 0
         self.stop_flag = threading.Event()
@@ -96,12 +97,18 @@ class Writer(threading.Thread):
                 ok, replicas = pipe.execute()
                 if ok and int(replicas) >= 1:
                     self.acked.append(key)
+                    self.acked_at.append(time.monotonic())
                 else:
                     self.unacked += 1
             except (redis.exceptions.RedisError, OSError):
                 self.errors += 1
                 time.sleep(0.05)
             time.sleep(0.005)
+
+    def longest_gap(self):
+        """Longest time between two acknowledged writes (printed, never asserted)."""
+        gaps = [b - a for a, b in zip(self.acked_at, self.acked_at[1:])]
+        return max(gaps) if gaps else None
 
     def stop(self):
         self.stop_flag.set()
@@ -186,13 +193,16 @@ def test_switchover_loses_no_acknowledged_write(group):
         writer.stop()
     assert result.get("failed") is not True, result
     _no_secret(result, group)
-    print("switchover result: elapsed %.3f s, write_pause %.3f s; writer: %d acked, %d errors, %d unacked"
-          % (result["elapsed"], result["write_pause"], len(writer.acked), writer.errors, writer.unacked))
+    print("\nswitchover: elapsed %.3f s, write_pause %.3f s, diverged_bytes %s; writer: %d acked, %d errors, "
+          "%d unacked, longest gap between acknowledged writes %.3f s"
+          % (result["elapsed"], result["write_pause"], result.get("diverged_bytes"), len(writer.acked),
+             writer.errors, writer.unacked, writer.longest_gap()))
     assert result["changed"] is True
     assert result["old_master"] == "127.0.0.1:%d" % old.port
     assert result["new_master"] == "127.0.0.1:%d" % target.port
     assert result["priorities_changed"] == ["127.0.0.1:%d" % other.port]
     assert 0 < result["write_pause"] <= PAUSE_MS / 1000.0
+    assert result["diverged_bytes"] == 0
     assert acked_before > 0 and len(writer.acked) > acked_before
 
     _assert_group_follows(group, target)
