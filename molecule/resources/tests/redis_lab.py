@@ -7,6 +7,7 @@ redis-py clients that connect from the controller to a container's address.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -112,14 +113,16 @@ def main_pid(host, inst: Instance) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {inst.unit}"))
 
 
-def run_converge(extra_vars: dict | None = None) -> dict[str, dict[str, int]]:
+def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[str, dict[str, int]]:
     """Run the scenario's converge.yml the way Molecule does; return the recap per host."""
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
         os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
     cmd = ["ansible-playbook", "-i", inventory, os.path.join(scenario, "converge.yml")]
-    for key, value in (extra_vars or {}).items():
-        cmd += ["-e", f"{key}={value}"]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd += ["--check", "--diff"]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, f"converge failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
