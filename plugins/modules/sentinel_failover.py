@@ -223,7 +223,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     select_target,
 )
 
-POLL = 0.05
+POLL = 0.02
 
 
 class Abort(Exception):
@@ -504,7 +504,12 @@ class Switchover(object):
         except Abort as exc:
             raise Abort('target %s did not catch up with %s while writes were paused: %s' % (tgt_s, old_s, exc))
 
-        # 4. Sentinel promotes the target (the only eligible replica)
+        # 4. Sentinel promotes the target (the only eligible replica), unless the
+        # group changed meanwhile: a FAILOVER sent now would move the new master
+        state = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+        if self.sentinel_master(self.sentinel) != old or 'failover_in_progress' in state.get('flags', ''):
+            raise Abort('the master of %s changed or a failover started while writes were paused (flags %s): '
+                        'nothing switched by this task' % (self.name, state.get('flags')))
         try:
             self.sentinel.execute_command('SENTINEL', 'FAILOVER', self.name)
         except Exception as exc:
@@ -576,11 +581,13 @@ class Switchover(object):
             try:
                 c = self.node(ip, port)
                 c.execute_command('CONFIG', 'SET', 'replica-priority', str(prio))
-                # Sentinel's reconfiguration ran CONFIG REWRITE while the priority was 0
-                try:
-                    c.execute_command('CONFIG', 'REWRITE')
-                except Exception as exc:
-                    self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+                if self.failover_sent:
+                    # Sentinel's reconfiguration (REPLICAOF + CONFIG REWRITE) wrote the
+                    # temporary priority 0 into the replica's config file
+                    try:
+                        c.execute_command('CONFIG', 'REWRITE')
+                    except Exception as exc:
+                        self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
             except Exception as exc:
                 errors.append('%s:%s (replica-priority %s): %s' % (ip, port, prio, self._text(exc)))
         if errors:
