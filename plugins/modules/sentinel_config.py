@@ -33,11 +33,6 @@ description:
 author:
   - hardened.redis developers (@hardened-redis)
 options:
-  login_port:
-    description:
-      - TCP port of the Sentinel (its TLS port when O(tls=true)).
-    type: int
-    default: 26379
   master_name:
     description:
       - Name of the monitored master (the C(<master-name>) of C(sentinel monitor)).
@@ -126,7 +121,7 @@ options:
         (C(sentinel-pass)). V("") removes it.
     type: str
 extends_documentation_fragment:
-  - hardened.redis.connection
+  - hardened.redis.connection.sentinel
 attributes:
   check_mode:
     support: full

@@ -38,11 +38,6 @@ description:
 author:
   - hardened.redis developers (@hardened-redis)
 options:
-  login_port:
-    description:
-      - TCP port of the Sentinel (its TLS port when O(tls=true)).
-    type: int
-    default: 26379
   master_name:
     description:
       - Name of the monitored master, as in C(sentinel monitor).
@@ -97,7 +92,7 @@ options:
     type: int
     default: 5000
 extends_documentation_fragment:
-  - hardened.redis.connection
+  - hardened.redis.connection.sentinel
 attributes:
   check_mode:
     support: full
