@@ -5,9 +5,11 @@ puts the scenario's settings back at the end."""
 
 from __future__ import annotations
 
+import time
+
 import testinfra
 
-from redis_lab import Instance, client, main_pid, password, run_converge
+from redis_lab import Instance, client, container_ip, main_pid, password, run_converge
 
 HOSTS = {"default-debian12": Instance("redis"), "default-debian13": Instance("valkey")}
 
@@ -57,17 +59,52 @@ def test_runtime_setting_converges_live_then_idempotent():
 
 
 def test_static_setting_restarts_a_standalone_node():
-    """tcp-backlog only applies at start: a standalone master is restarted (new PID)."""
+    """tcp-backlog only applies at start: a standalone master is restarted (new PID) at once."""
     hosts = _hosts()
     pids = {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()}
 
     recap = run_converge({"redis_tcp_backlog": 1024})
     assert all(recap[name]["changed"] >= 2 for name in HOSTS), recap  # file edit + restart
+    assert "Restarting (standalone) for: tcp-backlog" in recap.output
     new_pids = {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()}
     assert all(new_pids[name] != pids[name] and new_pids[name] > 0 for name in HOSTS), (pids, new_pids)
     assert _config(hosts, "tcp-backlog") == {name: "1024" for name in HOSTS}
     recap = run_converge({"redis_tcp_backlog": 1024})
     assert _changed(recap) == {name: 0 for name in HOSTS}, recap
 
+
+def test_static_setting_never_restarts_a_replicated_node():
+    """A master with a replica and the replica: both left running and warned, on every run, with
+    0 changed; once standalone again the pending restart happens. Ends on the scenario's values."""
+    hosts = _hosts()
+    master, replica = "default-debian12", "default-debian13"
+    m = client(hosts[master], "admin", password("admin"))
+    r = client(hosts[replica], "admin", password("admin"))
+    before = _config(hosts, "tcp-backlog")
+    r.replicaof(container_ip(hosts[master]), 6379)
+    try:
+        deadline = time.monotonic() + 20
+        while m.info("replication")["connected_slaves"] < 1:
+            assert time.monotonic() < deadline, m.info("replication")
+            time.sleep(0.5)
+        pids = {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()}
+
+        recap = run_converge({"redis_tcp_backlog": 2048})
+        assert {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()} == pids
+        assert "not done: it is a master with replicas" in recap.output, recap.output[-3000:]
+        assert "not done: it is a replica" in recap.output
+        assert _config(hosts, "tcp-backlog") == before
+        # Still pending, still reported, nothing changed.
+        recap = run_converge({"redis_tcp_backlog": 2048})
+        assert _changed(recap) == {name: 0 for name in HOSTS}, recap
+        assert recap.output.count("needs a restart for tcp-backlog") == 2
+        assert {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()} == pids
+    finally:
+        r.replicaof("NO", "ONE")
+        r.config_rewrite()
+    # Standalone again, back to the scenario's value: restarted now.
     recap = run_converge()
     assert _config(hosts, "tcp-backlog") == {name: "511" for name in HOSTS}
+    assert all(main_pid(h, HOSTS[name]) != pids[name] for name, h in hosts.items())
+    recap = run_converge()
+    assert _changed(recap) == {name: 0 for name in HOSTS}, recap

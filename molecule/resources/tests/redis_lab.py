@@ -113,6 +113,12 @@ def main_pid(host, inst: Instance) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {inst.unit}"))
 
 
+class Recap(dict):
+    """PLAY RECAP counters per host; .output holds the playbook's stdout."""
+
+    output = ""
+
+
 def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[str, dict[str, int]]:
     """Run the scenario's converge.yml the way Molecule does; return the recap per host."""
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
@@ -126,7 +132,8 @@ def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[st
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, f"converge failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-    recap = {}
+    recap = Recap()
+    recap.output = proc.stdout
     for line in proc.stdout.split("PLAY RECAP", 1)[1].splitlines():
         m = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
         if m:
