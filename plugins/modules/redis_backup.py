@@ -701,6 +701,17 @@ def _wait_loaded(b):
     return None, 'the server did not answer with loading:0 within %ss (%s)' % (b.params['timeout'], last)
 
 
+def _running_pid(b):
+    """process_id of the server if it answers now, else None."""
+    try:
+        kwargs = _client_kwargs(b.module)
+        kwargs['socket_connect_timeout'] = kwargs['socket_timeout'] = 2
+        client = redis.Redis(**kwargs)
+        return int(client.info('server')['process_id'])
+    except Exception:
+        return None
+
+
 def _start_and_wait(b):
     error = _run_control(b, 'start')
     if error:
@@ -727,9 +738,11 @@ def restore_backup(b):
         with open(manifest_path) as handle:
             manifest = json.load(handle)
     except (IOError, OSError) as exc:
-        b.fail('Refusing to restore %s: cannot read its manifest %s (%s)' % (src, manifest_path, to_native(exc)))
+        b.fail('Refusing to restore %s; nothing was changed: cannot read its manifest %s (%s)'
+               % (src, manifest_path, to_native(exc)))
     except ValueError as exc:
-        b.fail('Refusing to restore %s: its manifest %s is not valid JSON (%s)' % (src, manifest_path, to_native(exc)))
+        b.fail('Refusing to restore %s; nothing was changed: its manifest %s is not valid JSON (%s)'
+               % (src, manifest_path, to_native(exc)))
     size = os.path.getsize(src)
     digest = bk.sha256_file(src)
     problems = bk.check_manifest(manifest, size, digest, file_name=os.path.basename(src))
@@ -897,10 +910,12 @@ def _rollback(b, placed, aside, stamp, reason, stop_first=False, pid=None):
     """Put the previous files back and start the service; always fails the module."""
     notes = []
     if stop_first:
+        pid = pid or _running_pid(b)
+        error = None
         if pid is not None:
             error = _stop(b, pid)
-        else:
-            error = _run_control(b, 'stop')
+        elif b.params['service']:
+            error = _run_control(b, 'stop')  # a failed unit: harmless, resets it
         if error:
             notes.append('stop during rollback: %s' % error)
     for path in placed:
