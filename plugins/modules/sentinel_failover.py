@@ -633,7 +633,9 @@ def main():
             module.warn(warning)
         msg = to_native(exc) if isinstance(exc, Abort) else 'Switchover of %s failed: %s' % (
             module.params['master_name'], job._text(exc))
-        if job.failover_sent and not job.switched:
+        if job.switched:
+            pass
+        elif job.failover_sent:
             msg += ' (SENTINEL FAILOVER was sent: check which node Sentinel names master)'
         elif job.paused_at is not None or job.changed_priorities:
             msg += ' (writes unpaused, replica priorities restored; %s is still the master)' % job.old_s
