@@ -380,7 +380,7 @@ class Backup(object):
         """Fail early if zstd is asked for and unavailable; returns the zstd binary or None."""
         if compression != 'zstd' or HAS_ZSTANDARD:
             return None
-        binary = self.module.get_bin_path('zstd', opt_dirs=_SBIN)
+        binary = self.module.get_bin_path('zstd')
         if not binary:
             self.fail('compression=zstd needs the zstandard Python module or the zstd program on this host; neither '
                       'was found (install zstd, or use compression=gzip)')

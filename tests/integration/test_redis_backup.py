@@ -168,12 +168,15 @@ def test_backup_other_compressions(data_server, tmp_path, module_runner, compres
 
 
 def test_zstd_unavailable_is_a_clear_error(data_server, tmp_path, module_runner):
-    res = module_runner("redis_backup", base_args(data_server, dest=str(tmp_path), compression="zstd"),
+    """With no zstd program in PATH (and no zstandard module), compression=zstd fails before any save."""
+    before = int(data_server.client().info("persistence")["rdb_saves"])
+    res = module_runner("redis_backup", base_args(data_server, dest=str(tmp_path), compression="zstd", verify=False),
                         env={"PATH": "/nonexistent"})
     if not res.get("failed"):
         pytest.skip("the zstandard Python module is installed for the module's Python")
-    assert "zstd" in res["msg"] and "compression=gzip" in res["msg"]
-    assert os.listdir(str(tmp_path)) == ["redis0"] or not backups(tmp_path)
+    assert "zstd" in res["msg"] and "compression=gzip" in res["msg"], res["msg"]
+    assert not backups(tmp_path)
+    assert int(data_server.client().info("persistence")["rdb_saves"]) == before
 
 
 def test_verify_failure_keeps_nothing(data_server, tmp_path, module_runner):
