@@ -9,10 +9,16 @@ __metaclass__ = type
 
 # Shared connection options of every hardened.redis module that talks to
 # redis-server or redis-sentinel (built by module_utils/_connection.py).
-# Two variants that differ only in the port default:
-#   extends_documentation_fragment: hardened.redis.connection           (6379, data nodes)
-#   extends_documentation_fragment: hardened.redis.connection.sentinel  (26379, Sentinel)
-_TEMPLATE = r'''
+# Data-node modules extend `hardened.redis.connection`. Sentinel modules list
+# `hardened.redis.connection.sentinel` FIRST and then `hardened.redis.connection`:
+# when fragments define the same option, the one merged first is kept, so the
+# Sentinel variant only has to restate `login_port` with its 26379 default.
+# (Both are plain string literals: ansible-test's yamllint check reads them
+# without running the code.)
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r'''
 options:
   login_host:
     description:
@@ -26,7 +32,7 @@ options:
       - The default is V(6379) for modules that talk to data nodes and V(26379)
         for modules that talk to Sentinel.
     type: int
-    default: __PORT__
+    default: 6379
   login_unix_socket:
     description:
       - Path of the server's unix socket. When set, O(login_host), O(login_port)
@@ -83,7 +89,11 @@ notes:
     reaches the Redis instance running there.
 '''
 
-
-class ModuleDocFragment(object):
-    DOCUMENTATION = _TEMPLATE.replace('__PORT__', '6379')
-    SENTINEL = _TEMPLATE.replace('__PORT__', '26379')
+    SENTINEL = r'''
+options:
+  login_port:
+    description:
+      - TCP port of the Sentinel (its TLS port when O(tls=true)).
+    type: int
+    default: 26379
+'''

@@ -122,6 +122,7 @@ options:
     type: str
 extends_documentation_fragment:
   - hardened.redis.connection.sentinel
+  - hardened.redis.connection
 attributes:
   check_mode:
     support: full

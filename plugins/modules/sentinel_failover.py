@@ -93,6 +93,7 @@ options:
     default: 5000
 extends_documentation_fragment:
   - hardened.redis.connection.sentinel
+  - hardened.redis.connection
 attributes:
   check_mode:
     support: full
