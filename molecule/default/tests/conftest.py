@@ -13,8 +13,15 @@ from redis_lab import Instance  # noqa: E402
 
 # Container name -> engine, as molecule.yml's host_vars set it.
 ENGINE_OF = {"default-debian12": "redis", "default-debian13": "valkey"}
+# Hosts with redis_tls_enabled (tls-port 6380 next to 6379).
+TLS_HOSTS = {"default-debian12"}
 
 
 @pytest.fixture
 def inst(host) -> Instance:
     return Instance(ENGINE_OF[host.backend.get_hostname()])
+
+
+@pytest.fixture
+def tls(host) -> bool:
+    return host.backend.get_hostname() in TLS_HOSTS

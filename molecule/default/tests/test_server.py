@@ -102,13 +102,15 @@ def test_process_has_no_privileges(host, inst):
     assert fields["Seccomp"] == "2"
 
 
-def test_listens_only_on_configured_addresses(host, inst):
+def test_listens_only_on_configured_addresses(host, inst, tls):
     # ss cannot name the owner of another user's socket in a container (no
     # CAP_SYS_PTRACE): select the listeners by port instead.
     out = host.check_output("ss -Htln")
     local = [line.split()[3] for line in out.splitlines()]
     mine = [addr for addr in local if addr.rsplit(":", 1)[1] in ("6379", "6380", "16379")]
-    assert sorted(mine) == sorted([f"{container_ip(host)}:6379", "127.0.0.1:6379"]), local
+    ports = ("6379", "6380") if tls else ("6379",)
+    expected = [f"{addr}:{port}" for addr in (container_ip(host), "127.0.0.1") for port in ports]
+    assert sorted(mine) == sorted(expected), local
     wildcard = [addr for addr in local if addr.startswith(("0.0.0.0:", "*:", "[::]:"))]
     assert wildcard == [], wildcard
 
@@ -295,3 +297,40 @@ def test_running_configuration(host):
     assert cfg["enable-debug-command"] == "no"
     assert cfg["enable-module-command"] == "no"
     assert int(cfg["slowlog-log-slower-than"]) == 10000 and int(cfg["latency-monitor-threshold"]) == 100
+
+
+# --- TLS (hosts with redis_tls_enabled) ----------------------------------------
+
+def _tls_client(host, with_client_cert=True):
+    tls_dir = credentials_dir().parent / "tls"
+    extra = {"ssl_certfile": str(tls_dir / "client.crt"), "ssl_keyfile": str(tls_dir / "client.key")} \
+        if with_client_cert else {}
+    return redis.Redis(host=container_ip(host), port=6380, username="admin", password=password("admin"),
+                       ssl=True, ssl_ca_certs=str(tls_dir / "ca.crt"), protocol=2,
+                       socket_timeout=5, socket_connect_timeout=5, decode_responses=True, **extra)
+
+
+def test_tls_with_client_certificate(host, tls):
+    if not tls:
+        assert host.run("ss -Htln '( sport = :6380 )'").stdout.strip() == ""
+        return
+    conn = _tls_client(host)
+    assert conn.ping() is True
+    assert conn.config_get("tls-auth-clients")["tls-auth-clients"] == "yes"
+    assert conn.config_get("tls-replication")["tls-replication"] == "yes"
+
+
+def test_tls_refuses_a_client_without_certificate(host, tls):
+    if not tls:
+        pytest.skip("TLS is not enabled on this host")
+    with pytest.raises(redis.ConnectionError):
+        _tls_client(host, with_client_cert=False).ping()
+
+
+@pytest.mark.parametrize("name, mode", [("server.crt", 0o640), ("server.key", 0o600), ("ca.crt", 0o640)])
+def test_tls_files(host, inst, tls, name, mode):
+    f = host.file(f"{inst.conf_dir}/tls/{name}")
+    if not tls:
+        assert not f.exists
+        return
+    assert f.user == inst.user and f.group == inst.user and f.mode == mode, (f.path, oct(f.mode))
