@@ -21,7 +21,7 @@ description:
     that the master never forks.
   - The copy is checked with C(redis-check-rdb) (or C(valkey-check-rdb)) before
     it is kept, compressed, and published atomically in O(dest) (temp file in the
-    same directory, fsync, rename, fsync of the directory): a partial file never
+    same directory, fsync, rename, fsync of the directory), so a partial file never
     has the final name. A JSON manifest is written beside it as C(<file>.json).
   - Old backups of the same O(prefix) and node in O(dest) are removed according
     to O(keep) and O(max_age); the backup just made is never removed.
@@ -182,8 +182,9 @@ attributes:
         what would be done; the service is not touched.
   diff_mode:
     support: none
+    description: No diff is returned; RV(manifest), RV(removed) and RV(previous) say what was written or removed.
 notes:
-  - "ACL rights: O(state=present) needs C(+ping +info +bgsave +lastsave +config|get) (C(+config|get) not if
+  - "ACL rights: O(state=present) needs C(+ping +info +bgsave +config|get) (C(+config|get) not if
     O(data_dir) and O(dbfilename) are set; C(+bgsave) not with O(trigger_save=false)).
     O(state=restored) needs C(+ping +info +config|get). C(CONFIG GET dir) works while
     C(enable-protected-configs) is V(no); only C(CONFIG SET) of protected configs is refused."
@@ -578,8 +579,8 @@ def take_backup(b):
         if checker:
             counts, error = b.run_check(checker, raw_tmp)
             if counts is None:
-                b.fail('The RDB copied from %s failed %s: %s; no backup was kept' % (rdb_file, os.path.basename(checker),
-                                                                                      error))
+                b.fail('The RDB copied from %s failed %s: %s; no backup was kept'
+                       % (rdb_file, os.path.basename(checker), error))
         if compression == 'none':
             final_tmp, raw_tmp = raw_tmp, None
         else:
@@ -766,10 +767,10 @@ def restore_backup(b):
     role = replication.get('role')
     replicas = int(replication.get('connected_slaves', 0))
     if not params['force'] and (role != 'master' or replicas):
+        what = 'a replica (role:%s)' % role if role != 'master' else 'a master with %d connected replica(s)' % replicas
         b.fail('Refusing to restore onto %s: it is %s. Restore one node at a time on a master without replicas '
                '(a Sentinel-managed group is restored by the restore playbook: master first, replicas resync), '
-               'or set force=true' % (b.target, 'a replica (role:%s)' % role if role != 'master'
-                                       else 'a master with %d connected replica(s)' % replicas), path=src)
+               'or set force=true' % (b.target, what), path=src)
     checker = b.check_rdb_bin(engine) if params['verify'] else None
     data_dir, dbfilename = b.data_location(client)
     persistence = b.info(client, 'persistence')

@@ -155,6 +155,36 @@ def test_password_never_in_output_or_files(redis_factory, tmp_path, module_runne
     assert wrong.get("failed") and secret not in wrong.stdout
 
 
+def test_least_privilege_acl_users(redis_factory, tmp_path, module_runner):
+    """The rights documented in the module are enough: backup +ping +info +bgsave +config|get,
+    restore +ping +info +config|get; CONFIG GET dir works with enable-protected-configs no."""
+    acl = "\n".join([
+        "user default on nopass ~* &* +@all",
+        "user backup on >backup-pw -@all +ping +info +bgsave +config|get",
+        "user restorer on >restore-pw -@all +ping +info +config|get",
+        "user nosave on >nosave-pw -@all +ping +info +config|get",
+    ])
+    srv = redis_factory(aclfile=acl)
+    try:
+        assert srv.config_get("enable-protected-configs") == "no"
+        populate(srv.client())
+        want = digest(srv)
+        dest = tmp_path / "b"
+        dest.mkdir()
+        res = module_runner("redis_backup", base_args(srv, dest=str(dest), login_user="backup"),
+                            env={"REDISCLI_AUTH": "backup-pw"})
+        assert not res.get("failed"), res
+        denied = module_runner("redis_backup", base_args(srv, dest=str(dest), login_user="nosave"),
+                               env={"REDISCLI_AUTH": "nosave-pw"})
+        assert denied.get("failed") and "Cannot start BGSAVE" in denied["msg"], denied
+        srv.client().flushall()
+        out = restore(module_runner, srv, res["path"], login_user="restorer", login_password="restore-pw")
+        assert not out.get("failed"), out
+        assert digest(srv) == want
+    finally:
+        shutdown_quietly(srv)
+
+
 @pytest.mark.parametrize("compression", ["none", "zstd"])
 def test_backup_other_compressions(data_server, tmp_path, module_runner, compression):
     if compression == "zstd" and not HAS_ZSTD:
@@ -220,7 +250,7 @@ def test_retention_keep_two(data_server, tmp_path, module_runner):
     dest = tmp_path / "backups"
     dest.mkdir()
     paths = []
-    for _ in range(4):
+    for dummy in range(4):
         res = module_runner("redis_backup", base_args(data_server, dest=str(dest), keep=2, node_name="n1"))
         assert not res.get("failed"), res
         assert res["path"] in backups_paths(dest)
@@ -231,13 +261,13 @@ def test_retention_keep_two(data_server, tmp_path, module_runner):
     assert paths[3][1] == [paths[1][0]]
     assert backups_paths(dest) == sorted([paths[2][0], paths[3][0]])
     assert sorted(os.listdir(str(dest))) == sorted(
-        [os.path.basename(p) for p, _ in paths[2:]] + [os.path.basename(p) + ".json" for p, _ in paths[2:]])
+        [os.path.basename(p) for p, dummy in paths[2:]] + [os.path.basename(p) + ".json" for p, dummy in paths[2:]])
     # a foreign file and another node's backup are never touched
     (dest / "notes.txt").write_text("keep me")
     (dest / "redis-other-20200101T000000.000Z.rdb.gz").write_bytes(b"x")
     res = module_runner("redis_backup", base_args(data_server, dest=str(dest), keep=1, node_name="n1"))
     assert not res.get("failed"), res
-    assert sorted(res["removed"]) == sorted(p for p, _ in paths[2:])
+    assert sorted(res["removed"]) == sorted(p for p, dummy in paths[2:])
     assert sorted(os.listdir(str(dest))) == sorted([
         "notes.txt", "redis-other-20200101T000000.000Z.rdb.gz",
         os.path.basename(res["path"]), os.path.basename(res["path"]) + ".json"])
