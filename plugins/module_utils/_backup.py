@@ -17,6 +17,8 @@ Public API:
 * ``sha256_file``, ``detect_compression``, ``gzip_file``, ``gunzip_file``.
 * ``temp_file_in(directory, name)``, ``fsync_file``, ``publish(tmp, final)``:
   write to a temp file in the target directory, fsync, rename, fsync the directory.
+* ``read_sync_payload(recv, out)``: the RDB a server sends after
+  ``PSYNC ? -1`` (replica protocol), written to ``out``.
 * ``aof_manifest_text(appendfilename)``: a Redis 7 multi-part AOF manifest
   whose only part is an RDB base file.
 """
@@ -362,3 +364,81 @@ def aof_manifest_text(appendfilename):
     if re.search(r'\s', appendfilename):
         raise BackupError('appendfilename %r contains white space; not supported' % appendfilename)
     return 'file %s.1.base.rdb seq 1 type b\n' % appendfilename
+
+
+# -- replication stream ----------------------------------------------------------
+
+def _read_line(recv, buf, limit=4096):
+    while b'\n' not in buf:
+        if len(buf) > limit:
+            raise BackupError('the server sent an over-long line instead of a sync reply')
+        data = recv(65536)
+        if not data:
+            raise BackupError('the server closed the connection during the sync handshake')
+        buf += data
+    line, buf = buf.split(b'\n', 1)
+    return line.rstrip(b'\r'), buf
+
+
+def read_sync_payload(recv, out):
+    """Read the reply to ``PSYNC ? -1`` (or ``SYNC``) from ``recv(n)`` and write
+    the RDB payload to the binary file ``out``.
+
+    Handles the keep-alive newlines sent while the server prepares the RDB,
+    ``+FULLRESYNC <replid> <offset>``, disk-based framing (``$<length>``) and
+    diskless framing (``$EOF:<40-byte mark>`` ... mark). Bytes after the payload
+    (the replication stream) are ignored. Returns ``(size, replid, offset)``
+    (replid/offset None after a plain SYNC). Raises BackupError.
+    """
+    buf = b''
+    replid = offset = None
+    while True:
+        line, buf = _read_line(recv, buf)
+        if not line:
+            continue  # keep-alive while the server forks and saves
+        if line.startswith(b'+FULLRESYNC'):
+            parts = line.split()
+            if len(parts) >= 3:
+                replid, offset = parts[1].decode('ascii', 'replace'), int(parts[2])
+            continue
+        if line.startswith(b'-'):
+            raise BackupError('the server refused the sync: %s' % line[1:].decode('utf-8', 'replace'))
+        if line.startswith(b'$'):
+            break
+        raise BackupError('unexpected sync reply %r' % line[:80])
+    size = 0
+    if line.startswith(b'$EOF:'):
+        mark = line[5:]
+        if len(mark) != 40:
+            raise BackupError('bad diskless sync mark')
+        pending = buf
+        while True:
+            index = pending.find(mark)
+            if index >= 0:
+                out.write(pending[:index])
+                return size + index, replid, offset
+            keep = len(pending) - len(mark)
+            if keep > 0:
+                out.write(pending[:keep])
+                size += keep
+                pending = pending[keep:]
+            data = recv(_CHUNK)
+            if not data:
+                raise BackupError('the connection closed before the end of the RDB (%d bytes read)' % size)
+            pending += data
+    try:
+        length = int(line[1:])
+    except ValueError:
+        raise BackupError('unexpected sync reply %r' % line[:80])
+    if length < 0:
+        raise BackupError('the server sent no RDB ($%d)' % length)
+    data = buf[:length]
+    out.write(data)
+    size = len(data)
+    while size < length:
+        data = recv(min(_CHUNK, length - size))
+        if not data:
+            raise BackupError('the connection closed after %d of %d bytes of the RDB' % (size, length))
+        out.write(data)
+        size += len(data)
+    return size, replid, offset

@@ -18,7 +18,8 @@ description:
     B(that) save to finish (a save already in progress is waited for first, and
     then a new one is started), checks C(rdb_last_bgsave_status), and copies the
     RDB file from the server's C(dir) and C(dbfilename). Run it on a replica so
-    that the master never forks.
+    that the master never forks. With O(method=sync) the RDB is streamed over the
+    connection instead, the way a replica receives it.
   - The copy is checked with C(redis-check-rdb) (or C(valkey-check-rdb)) before
     it is kept, compressed, and published atomically in O(dest) (temp file in the
     same directory, fsync, rename, fsync of the directory), so a partial file never
@@ -104,9 +105,24 @@ options:
       - Path of the RDB checker. By default C(valkey-check-rdb) or
         C(redis-check-rdb) (by engine) is searched in E(PATH) and the sbin dirs.
     type: path
+  method:
+    description:
+      - V(bgsave) starts a C(BGSAVE) on the node (see O(trigger_save)) and copies the RDB file from its
+        data directory; the module must run on the node's host as a user that can read that directory.
+        It has no replication side effects, which is why it is the default.
+      - V(sync) asks for a full resynchronisation like a replica (C(PSYNC ? -1), as C(redis-cli --rdb)
+        does) and streams the RDB over the connection; it works from any host and needs no file access.
+        With C(repl-diskless-sync yes) (the default since Redis 7.0) the node writes no RDB to its own disk.
+        The node forks for it as for a replica, counts it as a replica for the duration (C(connected_slaves),
+        C(min-replicas-to-write)), and drops it if the write stream buffered meanwhile exceeds
+        C(client-output-buffer-limit replica). The replication offset recorded is the exact one of the snapshot.
+    type: str
+    choices: [bgsave, sync]
+    default: bgsave
   trigger_save:
     description:
       - With V(true), start a C(BGSAVE) and back up the file it writes.
+      - Only for O(method=bgsave).
       - With V(false), copy the RDB file as it is on disk (written by the
         server's C(save) rules or an earlier C(BGSAVE)); no C(BGSAVE) right needed.
     type: bool
@@ -185,14 +201,12 @@ attributes:
     description: No diff is returned; RV(manifest), RV(removed) and RV(previous) say what was written or removed.
 notes:
   - "ACL rights: O(state=present) needs C(+ping +info +bgsave +config|get) (C(+config|get) not if
-    O(data_dir) and O(dbfilename) are set; C(+bgsave) not with O(trigger_save=false)).
+    O(data_dir) and O(dbfilename) are set; C(+bgsave) not with O(trigger_save=false));
+    with O(method=sync) it needs C(+ping +info +replconf +psync) instead.
     O(state=restored) needs C(+ping +info +config|get). C(CONFIG GET dir) works while
     C(enable-protected-configs) is V(no); only C(CONFIG SET) of protected configs is refused."
   - The module must run on the node's host as a user that can read the data
     directory (backup) or write it and control the service (restore), usually root.
-  - Streaming an RDB over the replication protocol (C(SYNC), as C(redis-cli --rdb) does, which
-    needs the C(+sync) right and works remotely) is not implemented; the file-based method
-    is the only one.
   - "AOF: with C(appendonly yes), Redis 7.0 that finds no AOF starts with an B(empty)
     dataset and ignores C(dump.rdb) (verified on 7.0.15). The module therefore writes a new AOF
     directory (C(appenddirname)) whose manifest lists one base part, the restored RDB; Redis loads
@@ -511,6 +525,33 @@ def _bgsave(b, client):
         return replication
 
 
+def _sync_rdb(b, client, path):
+    """Stream the RDB with PSYNC ? -1 on a connection of its own (authenticated like the others)."""
+    conn = client.connection_pool.make_connection()
+    try:
+        conn.connect()
+        # announce diskless support, as redis-cli --rdb does: the node then need not write an RDB to its disk
+        conn.send_command('REPLCONF', 'capa', 'eof', 'capa', 'psync2')
+        conn.read_response()
+        conn.send_command('PSYNC', '?', '-1')
+        sock = conn._sock  # the reply is read raw: it is not RESP after the first line
+        sock.settimeout(b.params['timeout'])
+        with open(path, 'wb') as out:
+            size, replid, offset = bk.read_sync_payload(sock.recv, out)
+            out.flush()
+            os.fsync(out.fileno())
+        return size, replid, offset
+    except bk.BackupError as exc:
+        b.fail('Cannot stream the RDB from %s: %s' % (b.target, to_native(exc)))
+    except Exception as exc:
+        b.fail('Cannot stream the RDB from %s: %s' % (b.target, b.err(exc)))
+    finally:
+        try:
+            conn.disconnect()
+        except Exception:
+            pass
+
+
 def take_backup(b):
     module, params = b.module, b.params
     dest = params['dest']
@@ -532,7 +573,8 @@ def take_backup(b):
     server = b.info(client, 'server')
     engine, version = bk.server_identity(server)
     checker = b.check_rdb_bin(engine) if params['verify'] else None
-    data_dir, dbfilename = b.data_location(client)
+    sync = params['method'] == 'sync'
+    data_dir, dbfilename = (None, None) if sync else b.data_location(client)
     hostname = socket.gethostname().split('.')[0]
     node_name = params['node_name'] or '%s-%s' % (hostname, server.get('tcp_port', params['login_port']))
     now = bk.utcnow()
@@ -559,20 +601,24 @@ def take_backup(b):
         module.exit_json(**result)
 
     replication = b.info(client, 'replication')
-    if params['trigger_save']:
+    if params['trigger_save'] and not sync:
         replication = _bgsave(b, client)
     persistence = b.info(client, 'persistence')
     keyspace = b.info(client, 'keyspace')
-    rdb_file = os.path.join(data_dir, dbfilename)
+    rdb_file = 'PSYNC from %s' % b.target if sync else os.path.join(data_dir, dbfilename)
     raw_tmp = bk.temp_file_in(dest, name + '.rdb')
     final_tmp = None
     try:
-        try:
-            with open(rdb_file, 'rb') as handle:
-                rdb_size = bk.copy_stream(handle, raw_tmp)
-        except (IOError, OSError) as exc:
-            b.fail('Cannot read the RDB file %s: %s (run the module on the node\'s host as a user that can read '
-                   'its dir)' % (rdb_file, to_native(exc)))
+        if sync:
+            rdb_size, replid, offset = _sync_rdb(b, client, raw_tmp)
+            replication = dict(replication, master_replid=replid, master_repl_offset=offset)
+        else:
+            try:
+                with open(rdb_file, 'rb') as handle:
+                    rdb_size = bk.copy_stream(handle, raw_tmp)
+            except (IOError, OSError) as exc:
+                b.fail('Cannot read the RDB file %s: %s (run the module on the node\'s host as a user that can '
+                       'read its dir, or use method=sync)' % (rdb_file, to_native(exc)))
         if not bk.is_rdb(raw_tmp):
             b.fail('%s is not an RDB file (it does not start with REDIS)' % rdb_file)
         counts = None
@@ -605,7 +651,8 @@ def take_backup(b):
             master_replid=replication.get('master_replid'), engine=engine, version=version,
             redis_version=server.get('redis_version'), keys=keys, expires=expires, keys_source=source,
             size=size, sha256=digest, compression=compression, rdb_size=rdb_size,
-            rdb_saved_at=int(persistence.get('rdb_last_save_time', 0)), bgsave=bool(params['trigger_save']),
+            rdb_saved_at=int(persistence.get('rdb_last_save_time', 0)), method=params['method'],
+            bgsave=bool(params['trigger_save']) and not sync,
             verified=counts is not None)
         manifest_tmp = bk.temp_file_in(dest, name + bk.MANIFEST_SUFFIX, mode)
         try:
@@ -948,6 +995,7 @@ def main():
         group=dict(type='str'),
         verify=dict(type='bool', default=True),
         check_rdb_bin=dict(type='path'),
+        method=dict(type='str', default='bgsave', choices=['bgsave', 'sync']),
         trigger_save=dict(type='bool', default=True),
         data_dir=dict(type='path'),
         dbfilename=dict(type='str'),

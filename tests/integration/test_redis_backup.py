@@ -163,6 +163,7 @@ def test_least_privilege_acl_users(redis_factory, tmp_path, module_runner):
         "user backup on >backup-pw -@all +ping +info +bgsave +config|get",
         "user restorer on >restore-pw -@all +ping +info +config|get",
         "user nosave on >nosave-pw -@all +ping +info +config|get",
+        "user streamer on >stream-pw -@all +ping +info +replconf +psync",
     ])
     srv = redis_factory(aclfile=acl)
     try:
@@ -177,6 +178,14 @@ def test_least_privilege_acl_users(redis_factory, tmp_path, module_runner):
         denied = module_runner("redis_backup", base_args(srv, dest=str(dest), login_user="nosave"),
                                env={"REDISCLI_AUTH": "nosave-pw"})
         assert denied.get("failed") and "Cannot start BGSAVE" in denied["msg"], denied
+        streamed = module_runner("redis_backup", base_args(srv, dest=str(dest), login_user="streamer", method="sync"),
+                                 env={"REDISCLI_AUTH": "stream-pw"})
+        assert not streamed.get("failed"), streamed
+        assert streamed["keys"] == res["keys"]
+        denied = module_runner("redis_backup", base_args(srv, dest=str(dest), login_user="nosave", method="sync"),
+                               env={"REDISCLI_AUTH": "nosave-pw"})
+        assert denied.get("failed") and "Cannot stream the RDB" in denied["msg"], denied
+        assert "nosave-pw" not in denied.stdout
         srv.client().flushall()
         out = restore(module_runner, srv, res["path"], login_user="restorer", login_password="restore-pw")
         assert not out.get("failed"), out
@@ -244,6 +253,34 @@ def test_bgsave_in_progress_is_waited_for(redis_factory, tmp_path, module_runner
     assert not res.get("failed"), res
     assert int(c.info("persistence")["rdb_saves"]) == before + 1  # rdb_saves counts a save when it starts
     assert res["keys"] == 1001  # the key written during the first save is in ours
+
+
+@pytest.mark.parametrize("diskless", ["yes", "no"])
+def test_sync_method_streams_the_rdb(redis_factory, tmp_path, module_runner, diskless):
+    """method=sync: no file access needed; exact offset; restores to the same content."""
+    srv = redis_factory(["repl-diskless-sync %s" % diskless, "repl-diskless-sync-delay 0"])
+    try:
+        populate(srv.client())
+        want = digest(srv)
+        dest = tmp_path / "b"
+        dest.mkdir()
+        res = module_runner("redis_backup", base_args(srv, dest=str(dest), method="sync", data_dir="/nonexistent",
+                                                      dbfilename="none.rdb"))
+        assert not res.get("failed"), res
+        m = res["manifest"]
+        assert m["method"] == "sync" and m["keys"] == 210 and m["verified"] is True
+        assert m["master_replid"] == srv.client().info("replication")["master_replid"]
+        assert isinstance(m["master_repl_offset"], int)
+        with open(res["path"], "rb") as f:
+            assert gzip.decompress(f.read()).startswith(b"REDIS")
+        # diskless: the node wrote no dump.rdb; disk-based: it did
+        assert os.path.exists(os.path.join(srv.dir, "dump.rdb")) == (diskless == "no")
+        srv.client().flushall()
+        out = restore(module_runner, srv, res["path"])
+        assert not out.get("failed"), out
+        assert digest(srv) == want
+    finally:
+        shutdown_quietly(srv)
 
 
 def test_retention_keep_two(data_server, tmp_path, module_runner):

@@ -184,3 +184,55 @@ def test_aof_manifest_text():
     assert bk.aof_manifest_text("appendonly.aof") == "file appendonly.aof.1.base.rdb seq 1 type b\n"
     with pytest.raises(bk.BackupError):
         bk.aof_manifest_text("append only.aof")
+
+
+# -- replication stream -----------------------------------------------------------
+
+class _Stream(object):
+    """recv(n) over fixed chunks (how a socket may split the reply)."""
+
+    def __init__(self, data, size):
+        self.chunks = [data[i:i + size] for i in range(0, len(data), size)]
+
+    def recv(self, n):
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if len(chunk) > n:
+            self.chunks.insert(0, chunk[n:])
+            chunk = chunk[:n]
+        return chunk
+
+
+RDB = b"REDIS0010" + bytes(range(256)) * 20
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 41, 4096, 100000])
+def test_sync_payload_disk_framing(tmp_path, chunk):
+    wire = b"\n\n+FULLRESYNC 0123abcd 4242\r\n$%d\r\n" % len(RDB) + RDB + b"*1\r\n$4\r\nPING\r\n"
+    with open(str(tmp_path / "o"), "wb") as out:
+        assert bk.read_sync_payload(_Stream(wire, chunk).recv, out) == (len(RDB), "0123abcd", 4242)
+    assert (tmp_path / "o").read_bytes() == RDB
+
+
+@pytest.mark.parametrize("chunk", [1, 39, 40, 41, 4096, 100000])
+def test_sync_payload_diskless_framing(tmp_path, chunk):
+    mark = b"m" * 20 + b"0123456789abcdefghij"
+    wire = b"+FULLRESYNC x 7\r\n\n$EOF:" + mark + b"\r\n" + RDB + mark
+    with open(str(tmp_path / "o"), "wb") as out:
+        assert bk.read_sync_payload(_Stream(wire, chunk).recv, out) == (len(RDB), "x", 7)
+    assert (tmp_path / "o").read_bytes() == RDB
+
+
+@pytest.mark.parametrize("wire, words", [
+    (b"-NOPERM this user has no permissions to run the 'psync' command\r\n", "refused the sync: NOPERM"),
+    (b"+FULLRESYNC x 1\r\n$100\r\nREDIS", "after 5 of 100 bytes"),
+    (b"+FULLRESYNC x 1\r\n$EOF:" + b"a" * 40 + b"\r\nREDIS", "before the end of the RDB"),
+    (b"\n\n", "closed the connection"),
+    (b"+CONTINUE\r\n", "unexpected sync reply"),
+])
+def test_sync_payload_errors(tmp_path, wire, words):
+    with open(str(tmp_path / "o"), "wb") as out:
+        with pytest.raises(bk.BackupError) as err:
+            bk.read_sync_payload(_Stream(wire, 3).recv, out)
+    assert words in str(err.value)
