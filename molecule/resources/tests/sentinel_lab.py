@@ -1,0 +1,221 @@
+"""Helpers for the Sentinel scenario: the group seen from the controller.
+
+Containers are reached at their addresses on the scenario network (the host
+routes to them), data nodes as the server role's ``admin`` user, Sentinels as
+the sentinel role's ``admin`` user, the application as ``app`` through
+redis-py's Sentinel client (Sentinel user ``client``). Passwords come from the
+controller-side files the roles generated; they never reach a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import redis
+from redis.sentinel import Sentinel
+
+MASTER_NAME = "main"
+DATA_PORT = 6379
+SENTINEL_PORT = 26379
+UNIT = "redis-hardened@main.service"
+
+
+def secret(name: str) -> str:
+    path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "credentials" / name
+    return path.read_text().split()[0]
+
+
+def container_ip(name: str) -> str:
+    out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()[0]
+
+
+def pairs(flat):
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[0::2], flat[1::2]))
+
+
+def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
+    """Call probe() until it returns a truthy value; fail with its last answer after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+            if last and not isinstance(last, str):
+                return last
+        except (redis.RedisError, OSError) as exc:
+            last = repr(exc)
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not reached within {timeout}s (last: {last})")
+
+
+class Group:
+    """The three containers: data node + Sentinel on each."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.ip = {n: container_ip(n) for n in self.names}
+        self.name_of = {ip: n for n, ip in self.ip.items()}
+
+    # -- clients ---------------------------------------------------------
+    def node(self, name, timeout=2.0) -> redis.Redis:
+        return redis.Redis(host=self.ip[name], port=DATA_PORT, username="admin", password=secret("admin"),
+                           protocol=2, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+
+    def sentinel(self, name) -> redis.Redis:
+        return redis.Redis(host=self.ip[name], port=SENTINEL_PORT, username="admin", password=secret("sentinel-admin"),
+                           protocol=2, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+
+    # -- state -----------------------------------------------------------
+    def sentinel_master(self, name) -> str | None:
+        addr = self.sentinel(name).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
+        return self.name_of.get(addr[0]) if addr else None
+
+    def agreed_master(self) -> str | None:
+        """The node every Sentinel names as master, or None while they disagree."""
+        seen = {self.sentinel_master(s) for s in self.names}
+        return seen.pop() if len(seen) == 1 else None
+
+    def master_record(self, name) -> dict:
+        return pairs(self.sentinel(name).execute_command("SENTINEL", "MASTER", MASTER_NAME))
+
+    def replication(self, name) -> dict:
+        return self.node(name).info("replication")
+
+    def not_ready(self, expected_replicas: list[str] | None = None) -> str | None:
+        """None when the group is settled: one agreed master, every other node
+        its replica, online, link up; every Sentinel knows 2 replicas and 2
+        other Sentinels, flags 'master', CKQUORUM OK."""
+        master = self.agreed_master()
+        if master is None:
+            return "Sentinels disagree on the master"
+        replicas = [n for n in self.names if n != master] if expected_replicas is None else expected_replicas
+        info = self.replication(master)
+        if info.get("role") != "master":
+            return f"{master} says role {info.get('role')}"
+        online = [v["ip"] for k, v in info.items()
+                  if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"]
+        for r in replicas:
+            if self.ip[r] not in online:
+                return f"{r} not online on {master} ({online})"
+            rinfo = self.replication(r)
+            if rinfo.get("master_host") != self.ip[master] or rinfo.get("master_link_status") != "up":
+                return f"{r}: master {rinfo.get('master_host')} link {rinfo.get('master_link_status')}"
+        for s in self.names:
+            rec = self.master_record(s)
+            if rec["flags"] != "master" or int(rec["num-slaves"]) != len(replicas) \
+                    or int(rec["num-other-sentinels"]) != len(self.names) - 1:
+                return f"sentinel {s}: flags {rec['flags']} replicas {rec['num-slaves']} others {rec['num-other-sentinels']}"
+            ck = self.sentinel(s).execute_command("SENTINEL", "CKQUORUM", MASTER_NAME)
+            if not str(ck).startswith("OK"):
+                return f"sentinel {s}: CKQUORUM {ck}"
+        return None
+
+    def wait_settled(self, timeout=60.0) -> str:
+        def probe():
+            why = self.not_ready()
+            return True if why is None else why
+        wait_for("group settled", probe, timeout)
+        return self.agreed_master()
+
+    def missing(self, master: str, keys: list[str]) -> list[str]:
+        client = self.node(master)
+        lost = []
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            pipe = client.pipeline(transaction=False)
+            for k in chunk:
+                pipe.exists(k)
+            lost += [k for k, ok in zip(chunk, pipe.execute()) if not ok]
+        return lost
+
+    # -- actions ---------------------------------------------------------
+    def docker(self, name, *argv, check=True) -> str:
+        return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=check).stdout
+
+    def kill_data_node(self, name):
+        self.docker(name, "systemctl", "kill", "--signal=KILL", UNIT)
+
+
+class Writer(threading.Thread):
+    """A continuous writer through redis-py's Sentinel client. A key counts
+    as acknowledged only when WAIT 1 reports at least one replica; every
+    acknowledged key and the time of its acknowledgement are kept."""
+
+    def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0):
+        super().__init__(daemon=True)
+        assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
+        self.prefix = prefix
+        self.wait_ms = wait_ms
+        sentinel = Sentinel([(group.ip[n], SENTINEL_PORT) for n in group.names],
+                            sentinel_kwargs={"username": "client", "password": secret("sentinel-client"),
+                                             "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2},
+                            username="app", password=secret("app"), protocol=2,
+                            socket_timeout=socket_timeout, socket_connect_timeout=0.5)
+        self.master = sentinel.master_for(MASTER_NAME, decode_responses=True)
+        self.acked: list[str] = []
+        self.ack_times: list[float] = []
+        self.errors: dict[str, int] = {}
+        self._stop_event = threading.Event()
+        self.i = 0
+
+    def run(self):
+        while not self._stop_event.is_set():
+            key = f"{self.prefix}:{self.i}"
+            try:
+                self.master.set(key, self.i)
+                if int(self.master.execute_command("WAIT", 1, self.wait_ms)) >= 1:
+                    self.acked.append(key)
+                    self.ack_times.append(time.monotonic())
+                self.i += 1
+            except redis.RedisError as exc:
+                kind = type(exc).__name__
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+                self.i += 1
+                time.sleep(0.02)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=10)
+        assert not self.is_alive(), "the writer did not stop"
+
+    def wait_acks(self, count: int, timeout: float):
+        start = len(self.acked)
+        wait_for(f"{count} more acknowledged writes", lambda: len(self.acked) - start >= count or
+                 f"{len(self.acked) - start} acknowledged, errors {self.errors}", timeout, 0.05)
+
+    def longest_gap(self, since: float = 0.0) -> float:
+        times = [t for t in self.ack_times if t >= since]
+        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess:
+    """ansible-playbook against the scenario's inventory (extra args: no secret)."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
+        os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
+    cmd = ["ansible-playbook", "-i", inventory, playbook, *args]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    result = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        m = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if m:
+            result[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return result
+
+
+def read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

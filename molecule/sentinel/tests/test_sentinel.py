@@ -1,0 +1,162 @@
+"""Failover proof of hardened.redis.site on three containers (Redis + Sentinel each).
+
+Order is pinned (pytest runs a file's tests in order; each needs the previous):
+  1. bad input fails before touching a host;
+  2. the group is settled: node1 (redis_role=master) is master, CKQUORUM OK;
+  3. kill -9 of the master's redis-server under a WAIT-acknowledged writer:
+     one new master, the other replica re-pointed, CKQUORUM OK everywhere, the
+     old node rejoins as a replica by itself (its unit's RestartSec is longer
+     than down-after-milliseconds), 0 acknowledged writes lost;
+  4. planned switchover with sentinel_failover to a chosen replica under the
+     writer: 0 acknowledged writes lost;
+  5. converge again: 0 changed, the master kept, epochs and peers untouched.
+Times are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from sentinel_lab import Group, Writer, read_json, recap, run_playbook, wait_for
+
+NODES = ["sentinel-node1", "sentinel-node2", "sentinel-node3"]
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.dirname(os.path.dirname(__file__)))
+CONVERGE = os.path.join(SCENARIO, "converge.yml")
+STATE: dict = {}
+
+
+@pytest.fixture(scope="module")
+def group() -> Group:
+    return Group(NODES)
+
+
+def _refused(extra: str, *expected: str):
+    proc = run_playbook(CONVERGE, "-e", extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, f"site.yml accepted {extra}:\n{out[-3000:]}"
+    for text in expected:
+        assert text in out, f"message lacks {text!r}:\n{out[-3000:]}"
+    # Nothing ran on a host: no fact gathering, no role task, the failure is
+    # the pre-flight check's.
+    assert "Gathering Facts" not in out, out[-3000:]
+    assert "hardened.redis.server :" not in out and "hardened.redis.sentinel : Install" not in out
+    assert "Refuse an inventory that cannot work" in out
+    counts = recap(proc.stdout)
+    assert counts and all(c.get("changed", 0) == 0 for c in counts.values()), counts
+
+
+def test_01_two_masters_refused():
+    # redis_role=master as an extra var marks every data node: 3 masters.
+    _refused('{"redis_role": "master"}', "3 hosts are marked redis_role=master", "mark at most one")
+
+
+def test_02_quorum_above_sentinels_refused():
+    _refused('{"redis_sentinel_quorum": 4}', "The quorum is higher than the number of Sentinels",
+             "set redis_sentinel_quorum to at most 3")
+
+
+def test_03_settled_with_bootstrap_master(group):
+    master = group.wait_settled(timeout=60)
+    assert master == "sentinel-node1", f"bootstrap master should be sentinel-node1 (redis_role=master), is {master}"
+    for n in NODES:
+        # Secure by default: no anonymous access to Sentinel or data nodes.
+        import redis
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host=group.ip[n], port=26379, protocol=2, socket_timeout=2).ping()
+        record = group.master_record(n)
+        assert int(record["quorum"]) == 2 and int(record["down-after-milliseconds"]) == 1000
+
+
+def test_04_kill_master(group):
+    old = group.agreed_master()
+    assert old == "sentinel-node1"
+    old_restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", "redis-hardened@main.service"))
+    writer = Writer(group, "kill")
+    writer.start()
+    try:
+        writer.wait_acks(300, timeout=30)
+        killed_at = time.monotonic()
+        group.kill_data_node(old)
+        new = wait_for("Sentinels agree on a new master",
+                       lambda: ([m] if (m := group.agreed_master()) not in (None, old) else f"master {m}"), 30)[0]
+        switched_at = time.monotonic()
+        writer.wait_acks(300, timeout=60)
+        # One master, the other replica re-pointed, CKQUORUM OK everywhere
+        # (the old node is still down or rejoining: expected replicas = the other one).
+        other = [n for n in NODES if n not in (old, new)]
+        wait_for("new master with the other replica", lambda: True if group.not_ready(other) is None
+                 else group.not_ready(other), 60)
+        masters = []
+        for n in NODES:
+            try:
+                if group.replication(n).get("role") == "master":
+                    masters.append(n)
+            except Exception:  # the killed node may still be down
+                pass
+        assert masters == [new], f"masters seen: {masters}"
+        # The old node comes back by itself (systemd Restart=always after
+        # RestartSec > down-after) and Sentinel turns it into a replica.
+        wait_for(f"{old} rejoins as a replica of {new}",
+                 lambda: (group.replication(old).get("master_host") == group.ip[new]
+                          and group.replication(old).get("master_link_status") == "up") or "not yet", 90)
+        group.wait_settled(timeout=60)
+        writer.wait_acks(100, timeout=30)
+    finally:
+        writer.stop()
+    restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", "redis-hardened@main.service"))
+    assert restarts == old_restarts + 1, f"systemd restarted {old} {restarts - old_restarts} times"
+    lost = group.missing(new, writer.acked)
+    print(f"\n[kill] old master {old} -> new master {new}; Sentinels agreed {switched_at - killed_at:.2f}s after the kill;"
+          f" write outage (longest gap between acknowledged writes) {writer.longest_gap():.2f}s;"
+          f" acknowledged {len(writer.acked)}, lost {len(lost)}; client errors {writer.errors}")
+    assert not lost, f"{len(lost)} acknowledged writes missing on {new}: {lost[:10]}"
+    STATE["after_kill"] = new
+
+
+def test_05_planned_switchover(group):
+    master = group.wait_settled(timeout=60)
+    assert master == STATE.get("after_kill")
+    target = sorted(n for n in NODES if n != master)[0]
+    writer = Writer(group, "switchover")
+    writer.start()
+    try:
+        writer.wait_acks(300, timeout=30)
+        proc = run_playbook(os.path.join(SCENARIO, "switchover.yml"), "-e", f"target_host={group.ip[target]}")
+        result = read_json(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "switchover.json"))
+        assert proc.returncode == 0, f"switchover failed: {result.get('msg')}\n{proc.stdout[-2000:]}"
+        writer.wait_acks(300, timeout=60)
+    finally:
+        writer.stop()
+    assert result["changed"] is True
+    assert group.wait_settled(timeout=60) == target
+    lost = group.missing(target, writer.acked)
+    print(f"\n[switchover] {result['old_master']} -> {result['new_master']} ({master} -> {target});"
+          f" write_pause {result['write_pause']}s, elapsed {result['elapsed']}s;"
+          f" writer's longest gap {writer.longest_gap():.2f}s; acknowledged {len(writer.acked)}, lost {len(lost)};"
+          f" client errors {writer.errors}")
+    assert not lost, f"{len(lost)} acknowledged writes missing on {target}: {lost[:10]}"
+    STATE["after_switchover"] = target
+
+
+def test_06_converge_again_changes_nothing(group):
+    master = group.wait_settled(timeout=60)
+    assert master == STATE.get("after_switchover")
+    before = {n: group.master_record(n) for n in NODES}
+    started = time.monotonic()
+    proc = run_playbook(CONVERGE)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    counts = recap(proc.stdout)
+    assert set(counts) == set(NODES), counts
+    changed = {h: c["changed"] for h, c in counts.items() if c.get("changed") or c.get("failed")}
+    print(f"\n[reconverge] after two failovers: {took:.1f}s, recap {counts}")
+    assert not changed, f"changed after a failover: {changed}\n{proc.stdout[-4000:]}"
+    assert group.wait_settled(timeout=30) == master, "the converge moved the master"
+    for n in NODES:
+        after = group.master_record(n)
+        assert after["config-epoch"] == before[n]["config-epoch"], n
+        assert after["num-other-sentinels"] == before[n]["num-other-sentinels"], n
+        assert after["num-slaves"] == before[n]["num-slaves"], n
