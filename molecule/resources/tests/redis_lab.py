@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,10 @@ def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[st
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
         os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
-    cmd = ["ansible-playbook", "-i", inventory, os.path.join(scenario, "converge.yml")]
+    # The ansible-playbook next to this Python (the venv's), else the one on PATH.
+    local = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    playbook = local if os.path.exists(local) else "ansible-playbook"
+    cmd = [playbook, "-i", inventory, os.path.join(scenario, "converge.yml")]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
