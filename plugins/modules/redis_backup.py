@@ -323,6 +323,7 @@ import errno
 import json
 import os
 import socket
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -606,7 +607,10 @@ def take_backup(b):
     persistence = b.info(client, 'persistence')
     keyspace = b.info(client, 'keyspace')
     rdb_file = 'PSYNC from %s' % b.target if sync else os.path.join(data_dir, dbfilename)
-    raw_tmp = bk.temp_file_in(dest, name + '.rdb')
+    try:
+        raw_tmp = bk.temp_file_in(dest, name + '.rdb')
+    except (IOError, OSError) as exc:
+        b.fail('Cannot create a file in dest %s: %s' % (dest, to_native(exc)))
     final_tmp = None
     try:
         if sync:
@@ -832,7 +836,11 @@ def restore_backup(b):
 
     # -- unpack and check the RDB before anything changes ---------------------------------
     work_dir = module.tmpdir if module.check_mode else data_dir
-    rdb_tmp = bk.temp_file_in(work_dir, dbfilename + '.restore')
+    try:
+        rdb_tmp = bk.temp_file_in(work_dir, dbfilename + '.restore')
+    except (IOError, OSError) as exc:
+        b.fail('Refusing to restore; nothing was changed: cannot create a file in %s: %s (run the module on the '
+               'node\'s host as a user that can write its data directory)' % (work_dir, to_native(exc)))
     aof_tmp = None
     placed = []
     aside = []
@@ -925,11 +933,8 @@ def _prepare_aof(b, data_dir, appenddirname, appendfilename, rdb_tmp, mode, uid,
     try:
         if appenddirname:
             existing = os.path.join(data_dir, appenddirname)
-            dst = st = None
             st = os.stat(existing) if os.path.isdir(existing) else os.stat(data_dir)
-            dst = bk.temp_file_in(data_dir, appenddirname + '.restore')
-            os.unlink(dst)
-            os.mkdir(dst, 0o700)
+            dst = tempfile.mkdtemp(prefix='.%s.restore.' % appenddirname, suffix='.tmp', dir=data_dir)
             _copy_meta(dst, (st.st_mode & 0o7777) if os.path.isdir(existing) else 0o750, st.st_uid, st.st_gid)
             base = os.path.join(dst, '%s.1.base.rdb' % appendfilename)
             manifest = os.path.join(dst, '%s.manifest' % appendfilename)

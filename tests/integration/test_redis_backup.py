@@ -206,6 +206,25 @@ def test_backup_other_compressions(data_server, tmp_path, module_runner, compres
     assert oct(os.stat(res["path"]).st_mode & 0o777) == oct(0o640)
 
 
+def test_dest_file_owner_and_no_overwrite(data_server, tmp_path, module_runner):
+    import pwd
+    if os.geteuid() != 0:
+        pytest.skip("changing the owner needs root")
+    nobody = pwd.getpwnam("nobody")
+    args = base_args(data_server, dest=str(tmp_path), dest_file="latest.rdb.gz", owner="nobody", group=str(nobody.pw_gid))
+    res = module_runner("redis_backup", args)
+    assert not res.get("failed"), res
+    assert res["path"] == str(tmp_path / "latest.rdb.gz")
+    for path in (res["path"], res["path"] + ".json"):
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    sha = res["sha256"]
+    again = module_runner("redis_backup", args)
+    assert again.get("failed") and "already exists" in again["msg"]
+    with open(res["path"], "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == sha
+
+
 def test_zstd_unavailable_is_a_clear_error(data_server, tmp_path, module_runner):
     """With no zstd program in PATH (and no zstandard module), compression=zstd fails before any save."""
     before = int(data_server.client().info("persistence")["rdb_saves"])
