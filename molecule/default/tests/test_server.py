@@ -33,7 +33,12 @@ def test_file_modes_and_owners(host, inst, attr, mode):
     f = host.file(getattr(inst, attr))
     assert f.exists, f.path
     assert f.user == inst.user and f.group == inst.user, f.path
-    assert f.mode == mode, f"{f.path}: {oct(f.mode)} != {oct(mode)}"
+    if attr == "conf_file":
+        # The role writes 0640; a CONFIG REWRITE that is not the module's (an
+        # operator's, Sentinel's after a failover) leaves 0600 under UMask=0077.
+        assert f.mode in (0o640, 0o600), f"{f.path}: {oct(f.mode)}"
+    else:
+        assert f.mode == mode, f"{f.path}: {oct(f.mode)} != {oct(mode)}"
 
 
 def test_log_file_is_private(host, inst):
