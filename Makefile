@@ -28,7 +28,7 @@ export ANSIBLE_PIPELINING := True
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: help deps build images lint ansible-lint sanity units integration molecule molecules test lab lab-destroy clean
+.PHONY: help deps build images lint ansible-lint sanity units integration molecule molecules test lab lab-destroy bench-converge clean
 
 help:
 	@echo "make lab | test | deps | build | lint | sanity | units | integration | molecule SCENARIO=name | lab-destroy | clean"
@@ -80,6 +80,10 @@ lab: build images
 
 lab-destroy:
 	@bash tests/lab/lab.sh down
+
+# Benchmarks print tables; they are never part of `make test`.
+bench-converge: build images
+	@bash bench/converge.sh $(or $(RUNS),1)
 
 clean: lab-destroy
 	rm -rf $(BUILD) tests/output

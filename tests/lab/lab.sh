@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The local lab: systemd containers on a Docker network, deployed with the
-# collection's own playbook (playbooks/site.yml), as a user would.
+# The local lab: systemd containers on a Docker network (LAB_NODES, default
+# 3: Redis and Sentinel on each), deployed with the collection's own playbook
+# (playbooks/site.yml), as a user would.
 #   lab.sh up      create the hosts, deploy, check an authenticated PING
 #   lab.sh down    remove only what the lab made
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 LAB_NAME=${LAB_NAME:-hredis-lab}
-LAB_NODES=${LAB_NODES:-1}
+LAB_NODES=${LAB_NODES:-3}
 LAB_RELEASE=${LAB_RELEASE:-bookworm}
 STATE=lab/.state
 INVENTORY=$STATE/inventory.yml
@@ -58,8 +59,15 @@ up() {
     echo "    redis_servers:"
     echo "      hosts:"
     for n in "${names[@]}"; do echo "        $n:"; done
+    echo "    redis_sentinels:"
+    echo "      hosts:"
+    for n in "${names[@]}"; do echo "        $n:"; done
   } > "$INVENTORY"
 
+  if [ "${LAB_DEPLOY:-1}" = 0 ]; then
+    log "hosts ready, not deploying (LAB_DEPLOY=0): $INVENTORY"
+    return 0
+  fi
   log "deploying with playbooks/site.yml (progress below)"
   "$BIN/ansible-playbook" -i "$INVENTORY" hardened.redis.site
   local t1
@@ -74,6 +82,13 @@ up() {
     echo "  $n: $reply"
     [ "$reply" = PONG ] || { log "$n did not answer PONG"; exit 1; }
   done
+  local scred="$STATE/credentials/main/sentinel-client"
+  if [ -f "$scred" ]; then
+    log "Sentinel's view from ${names[0]}:"
+    docker exec -i -e REDISCLI_AUTH="$(cat "$scred")" "${names[0]}" \
+      redis-cli --no-auth-warning --user client -p 26379 SENTINEL GET-MASTER-ADDR-BY-NAME main \
+      | paste -sd' ' | sed 's/^/  master: /'
+  fi
   log "deployed in $((t1 - t0)) s. Credentials: $STATE/credentials/main/ (mode 0600)."
   log "connect: docker exec -it -e REDISCLI_AUTH=\"\$(cat $cred)\" ${names[0]} redis-cli --user admin"
 }
