@@ -85,7 +85,8 @@ def digest(client: redis.Redis) -> tuple[str, int]:
                 value = sorted(value)
             elif kind == "stream":
                 groups = client.xinfo_groups(k)
-                value = [value, sorted((g["name"], g["last-delivered-id"]) for g in groups)]
+                value = [value, sorted((g.get("name", g.get(b"name")), g.get("last-delivered-id", g.get(b"last-delivered-id")))
+                                       for g in groups)]
             h.update(repr((k, kind, ttl > 0, value)).encode())
     return h.hexdigest(), len(keys)
 
