@@ -165,6 +165,15 @@ def test_flush_and_refuse_without_confirm(group):
     assert all(raw(group, n).dbsize() == 0 for n in NODES)
 
 
+def test_restore_check_mode_changes_nothing(group):
+    proc = playbook(os.path.join(PLAYBOOKS, "restore.yml"), "--check", "-e", f"src={STATE['backup']}", "-e", "confirm=yes")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "Restore the backup on the master" in out
+    assert all(raw(group, n).dbsize() == 0 for n in NODES)
+    assert sentinel_state(group) == STATE["sentinels"]
+
+
 def test_restore_playbook(group):
     master = STATE["master"]
     t0 = time.monotonic()

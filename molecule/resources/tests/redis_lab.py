@@ -119,6 +119,21 @@ class Recap(dict):
 
     output = ""
 
+    def __repr__(self):
+        return f"{dict.__repr__(self)}; changed tasks: {self.changed_tasks()}"
+
+    def changed_tasks(self) -> list[str]:
+        """'TASK/HANDLER name -> host' for every changed result, to explain a count."""
+        found, current = [], ""
+        for line in self.output.splitlines():
+            m = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
+            if m:
+                current = m.group(1)
+            m = re.match(r"^changed: \[([^\]]+)\]", line)
+            if m:
+                found.append(f"{current} -> {m.group(1)}")
+        return found
+
 
 def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[str, dict[str, int]]:
     """Run the scenario's converge.yml the way Molecule does; return the recap per host."""

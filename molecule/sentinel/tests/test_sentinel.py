@@ -19,6 +19,7 @@ import os
 import time
 
 import pytest
+import redis
 
 from sentinel_lab import Group, Writer, read_json, recap, run_playbook, wait_for
 
@@ -74,8 +75,7 @@ def test_03_settled_with_bootstrap_master(group):
     master = group.wait_settled(timeout=60)
     assert master == "sentinel-node1", f"bootstrap master should be sentinel-node1 (redis_role=master), is {master}"
     for n in NODES:
-        # Secure by default: no anonymous access to Sentinel or data nodes.
-        import redis
+        # Secure by default: no anonymous access to Sentinel.
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=group.ip[n], port=26379, protocol=2, socket_timeout=2).ping()
         record = group.master_record(n)
