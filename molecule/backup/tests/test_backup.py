@@ -192,3 +192,12 @@ def test_restore_playbook(group):
     after = sentinel_state(group)
     assert after == STATE["sentinels"], (after, STATE["sentinels"])
     assert group.wait_settled() == master
+
+
+def test_converge_check_mode_reports_nothing(group):
+    """After the restore the converge in check mode has nothing to do (the
+    timer stays where it is: the master did not change)."""
+    from redis_lab import run_converge
+    rec = run_converge(check=True)
+    assert rec, "no PLAY RECAP"
+    assert all(v.get("changed", 0) == 0 and v.get("failed", 0) == 0 for v in rec.values()), rec
