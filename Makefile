@@ -15,7 +15,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/hardened-redis-sanity
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/hardened-redis-$(VERSION).tar.gz
-SCENARIOS   ?= default
+SCENARIOS   ?= default sentinel backup
 SCENARIO    ?= default
 PYTEST_ARGS ?=
 
@@ -67,6 +67,8 @@ integration: build
 molecule: build images
 	export HARDENED_REDIS_IMAGE_BOOKWORM=$$(bash tests/lab/build-image.sh bookworm) ; \
 	export HARDENED_REDIS_IMAGE_TRIXIE=$$(bash tests/lab/build-image.sh trixie) ; \
+	rm -rf $$HOME/.ansible/collections/ansible_collections/hardened .ansible/collections/ansible_collections/hardened ; \
+	$(BIN)/ansible-galaxy collection list hardened.redis 2>/dev/null | grep -E '^# /|^hardened' ; \
 	for s in $(SCENARIO); do echo "[molecule] scenario $$s"; $(BIN)/molecule test -s $$s; done
 
 molecules:
