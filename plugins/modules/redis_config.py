@@ -296,13 +296,20 @@ def _file_value(lines, name):
     return found
 
 
-def _plan_file_edits(lines, static_names, desired, current):
-    """New lines and the directives whose file value differs from the desired one."""
+def _plan_file_edits(lines, static_names, desired, current, settled=()):
+    """New lines and the directives whose file value differs from the desired one.
+
+    ``settled`` names run with the desired value already: their line is put
+    right only when the file holds another value (a change that was never
+    applied and is no longer wanted); a missing line stays missing.
+    """
     lines = list(lines)
     edited = []
     for name in static_names:
         index, value = _file_value(lines, name)
         if value is not None and is_equal(name, desired[name], value):
+            continue
+        if name in settled and value is None:
             continue
         new_line = render_config_line(name, desired[name], current.get(name)) + '\n'
         if index is None:
@@ -426,6 +433,7 @@ def main():
     # --- compare ---------------------------------------------------------------
     changes = {}
     live, static = [], []
+    settled = []  # static directives already running with the desired value
     rendered = {}
     after_values = {}
     for name in order:
@@ -440,6 +448,8 @@ def main():
         if is_sensitive(name) and rendered[name]:
             module.no_log_values.add(rendered[name])
         if equal:
+            if is_static(name, epc, local):
+                settled.append(name)
             continue
         changes[name] = dict(before=_show(name, have), after=_show(name, after_values[name]))
         if is_static(name, epc, local):
@@ -458,7 +468,21 @@ def main():
         if not config_file:
             module.fail_json(msg='Cannot set %s: it needs a restart and the server runs without a config file; '
                                  'give config_file. Nothing was changed.' % ', '.join(names))
-        return _plan_file_edits(_read_lines(module, config_file), names, desired, current)
+        return _plan_file_edits(_read_lines(module, config_file), names, desired, current, settled)
+
+    # A static directive that runs with the desired value may still have
+    # another value waiting in the file (changed earlier, never applied by a
+    # restart, and wanted back now): the next restart would apply it, so the
+    # file is put right too. Not a restart: the running value is the right one.
+    if settled and config_file:
+        file_lines = _read_lines(module, config_file)
+        for name in settled:
+            value = _file_value(file_lines, name)[1]
+            if value is not None and not is_equal(name, desired[name], value):
+                changes[name] = dict(before='%s (in %s, not applied)' % (_show(name, value), config_file),
+                                     after=_show(name, after_values[name]))
+    else:
+        settled = []
 
     # --- apply -----------------------------------------------------------------
     set_live = []
@@ -466,7 +490,7 @@ def main():
     file_changed = []
     if module.check_mode:
         set_live = list(live)
-        file_changed = file_plan(static)[1]
+        file_changed = file_plan(static + settled)[1]
     else:
         if static:
             file_plan(static)  # fail on an unreadable file before any live change
@@ -506,9 +530,9 @@ def main():
                                      % (', '.join(set_live), _error_text(module, exc)),
                                  changed=True, set_live=set_live)
             _restore_attributes(module, config_file, before_stat)
-        if static:
+        if static or settled:
             # After CONFIG REWRITE, which would otherwise overwrite the edit.
-            new_lines, file_changed = file_plan(static)
+            new_lines, file_changed = file_plan(static + settled)
             if file_changed:
                 _write_file(module, config_file, new_lines)
 
@@ -525,7 +549,8 @@ def main():
     )
     if module._diff:
         result['diff'] = dict(
-            before=_lines((n, _show(n, current[n])) for n in order),
+            before=_lines((n, changes[n]['before'] if n in settled and n in changes else _show(n, current[n]))
+                          for n in order),
             after=_lines((n, _show(n, after_values[n]) if n in changes else _show(n, current[n])) for n in order),
         )
         for name in order:

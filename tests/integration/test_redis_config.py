@@ -200,6 +200,33 @@ def test_static_directive_edits_file_and_requires_restart(redis_server):
     assert third['changed'] is False and third['restart_required'] is False
 
 
+def test_pending_static_value_taken_back_is_put_right_in_the_file(redis_server):
+    # databases 32 waits in the file for a restart; the user then wants 16
+    # again (the running value). Without fixing the file, the next restart
+    # would silently apply 32.
+    ok(run_module('redis_config', tcp(redis_server, name='databases', value=32)))
+    assert 'databases 32\n' in redis_server.read_config()
+    pid = redis_server.pid()
+
+    preview = ok(run_module('redis_config', tcp(redis_server, name='databases', value=16), check=True, diff=True))
+    assert preview['changed'] is True and preview['restart_required'] is False
+    assert preview['file_changed'] == ['databases']
+    assert 'databases 32' in preview['diff']['before'] and 'databases 16' in preview['diff']['after']
+    assert 'databases 32\n' in redis_server.read_config()  # check mode wrote nothing
+
+    back = ok(run_module('redis_config', tcp(redis_server, name='databases', value=16)))
+    assert back['changed'] is True and back['restart_required'] is False
+    assert back['file_changed'] == ['databases']
+    text = redis_server.read_config()
+    assert 'databases 16\n' in text and 'databases 32' not in text
+    assert redis_server.pid() == pid
+
+    again = ok(run_module('redis_config', tcp(redis_server, name='databases', value=16)))
+    assert again['changed'] is False and again['restart_required'] is False
+    redis_server.restart()
+    assert redis_server.config_get('databases') == '16'
+
+
 def test_file_edit_alone_keeps_mode(redis_server):
     os.chmod(redis_server.config_file, 0o600)
     ok(run_module('redis_config', tcp(redis_server, name='databases', value=7)))
