@@ -197,6 +197,23 @@ def build_manifest(**fields):
     return manifest
 
 
+def describe_backup(path, counts, checker, keyspace, replication, **fields):
+    """The manifest of a finished backup file: its size and sha256, the key
+    counts (from redis-check-rdb's ``counts`` when it gave them, else from
+    INFO ``keyspace``), the replication position from INFO ``replication``,
+    and the caller's other ``fields``."""
+    if counts is not None and counts.get('keys') is not None:
+        keys, expires, source = counts['keys'], counts['expires'] or 0, os.path.basename(checker)
+    else:
+        keys, expires = keyspace_counts(keyspace)
+        source = 'INFO keyspace'
+    offset = replication.get('master_repl_offset')
+    return build_manifest(
+        size=os.path.getsize(path), sha256=sha256_file(path), keys=keys, expires=expires, keys_source=source,
+        master_repl_offset=int(offset) if offset is not None else None,
+        master_replid=replication.get('master_replid'), verified=counts is not None, **fields)
+
+
 _REQUIRED = ('format', 'time', 'node', 'engine', 'version', 'keys', 'size', 'sha256', 'compression', 'rdb_size')
 
 

@@ -20,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import socket
+
 from ansible.module_utils.six import integer_types, string_types
 
 from ansible_collections.hardened.redis.plugins.module_utils._values import (
@@ -272,3 +274,15 @@ def address(item):
     if ip and ':' in ip:
         return '[%s]:%s' % (ip, item.get('port'))
     return '%s:%s' % (ip, item.get('port'))
+
+
+def host_addresses(host):
+    """``host`` and every address it resolves to (to compare a configured
+    host name with the IP address Sentinel reports)."""
+    found = set([host])
+    try:
+        for item in socket.getaddrinfo(host, None):
+            found.add(item[4][0])
+    except (socket.error, UnicodeError):
+        pass
+    return found

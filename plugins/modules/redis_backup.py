@@ -641,23 +641,14 @@ def take_backup(b):
                 b.fail('Cannot compress the backup: %s' % to_native(exc))
         os.chmod(final_tmp, mode)
         b.set_owner(final_tmp, params['owner'], params['group'])
-        size = os.path.getsize(final_tmp)
-        digest = bk.sha256_file(final_tmp)
-        if counts is not None and counts['keys'] is not None:
-            keys, expires, source = counts['keys'], counts['expires'] or 0, os.path.basename(checker)
-        else:
-            keys, expires = bk.keyspace_counts(keyspace)
-            source = 'INFO keyspace'
-        offset = replication.get('master_repl_offset')
-        manifest = bk.build_manifest(
+        manifest = bk.describe_backup(
+            final_tmp, counts, checker, keyspace, replication,
             file=name, time=bk.iso_utc(now), node=b.target, node_name=node_name, hostname=socket.gethostname(),
-            role=replication.get('role'), master_repl_offset=int(offset) if offset is not None else None,
-            master_replid=replication.get('master_replid'), engine=engine, version=version,
-            redis_version=server.get('redis_version'), keys=keys, expires=expires, keys_source=source,
-            size=size, sha256=digest, compression=compression, rdb_size=rdb_size,
+            role=replication.get('role'), engine=engine, version=version,
+            redis_version=server.get('redis_version'), compression=compression, rdb_size=rdb_size,
             rdb_saved_at=int(persistence.get('rdb_last_save_time', 0)), method=params['method'],
-            bgsave=bool(params['trigger_save']) and not sync,
-            verified=counts is not None)
+            bgsave=bool(params['trigger_save']) and not sync)
+        size, digest, keys = manifest['size'], manifest['sha256'], manifest['keys']
         manifest_tmp = bk.temp_file_in(dest, name + bk.MANIFEST_SUFFIX, mode)
         try:
             with open(manifest_tmp, 'w') as out:

@@ -224,7 +224,6 @@ diff:
   sample: {"before": "quorum 2\n", "after": "quorum 3\n"}
 '''
 
-import socket
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -236,6 +235,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     safe_error,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
+    host_addresses,
     MASK,
     MASTER_AUTH_OPTIONS,
     MASTER_INT_OPTIONS,
@@ -249,17 +249,6 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     validate_master_options,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._values import InvalidValue
-
-
-def _addresses(host):
-    """host and every address it resolves to."""
-    found = set([host])
-    try:
-        for item in socket.getaddrinfo(host, None):
-            found.add(item[4][0])
-    except (socket.error, UnicodeError):
-        pass
-    return found
 
 
 def _is_no_such_master(exc):
@@ -367,7 +356,7 @@ def main():
         master = dict(host=p['master_host'], port=p['master_port'])
     elif p['state'] == 'present':
         master = dict(host=current.get('ip'), port=int(current.get('port')))
-        if p['master_host'] and (master['host'] not in _addresses(p['master_host']) or p['master_port'] != master['port']):
+        if p['master_host'] and (master['host'] not in host_addresses(p['master_host']) or p['master_port'] != master['port']):
             warnings.append('master %s is monitored at %s:%s (Sentinel owns who is master after bootstrap); '
                             'master_host/master_port (%s:%s) are only used to start monitoring and were ignored'
                             % (name, master['host'], master['port'], p['master_host'], p['master_port']))

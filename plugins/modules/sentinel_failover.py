@@ -202,7 +202,6 @@ sentinels:
   sample: ["10.0.0.21:26379", "10.0.0.22:26379", "10.0.0.23:26379"]
 '''
 
-import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -214,6 +213,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     describe_target,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
+    host_addresses,
     address,
     pairs,
     select_target,
@@ -243,17 +243,6 @@ class _SentinelPeerModule(_NodeModule):
     def __init__(self, module):
         self.params = dict(module.params)
         self.params['login_unix_socket'] = None
-
-
-def _addresses(host):
-    """host and every address it resolves to."""
-    found = set([host])
-    try:
-        for item in socket.getaddrinfo(host, None):
-            found.add(item[4][0])
-    except (socket.error, UnicodeError):
-        pass
-    return found
 
 
 class Switchover(object):
@@ -351,7 +340,7 @@ class Switchover(object):
 
         # idempotence first: nothing to do is never an error
         if p['target_host']:
-            wanted = _addresses(p['target_host'])
+            wanted = host_addresses(p['target_host'])
 
             def is_target(item):
                 return item.get('ip') in wanted and (p['target_port'] is None or int(item['port']) == p['target_port'])
@@ -359,7 +348,7 @@ class Switchover(object):
                 return result
             avoid = None
         else:
-            avoided = _addresses(p['avoid_host'])
+            avoided = host_addresses(p['avoid_host'])
 
             def avoid(item):
                 return item.get('ip') in avoided and (p['avoid_port'] is None or int(item['port']) == p['avoid_port'])

@@ -196,22 +196,14 @@ def run(cfg):
             final_tmp = bk.temp_file_in(dest, name)
             compress(compression, raw_tmp, final_tmp)
         os.chmod(final_tmp, 0o600)
-        size = os.path.getsize(final_tmp)
-        digest = bk.sha256_file(final_tmp)
-        if counts is not None and counts['keys'] is not None:
-            keys, expires, source = counts['keys'], counts['expires'] or 0, os.path.basename(checker)
-        else:
-            keys, expires = bk.keyspace_counts(keyspace)
-            source = 'INFO keyspace'
-        offset = replication.get('master_repl_offset')
-        manifest = bk.build_manifest(
+        manifest = bk.describe_backup(
+            final_tmp, counts, checker, keyspace, replication,
             file=name, time=bk.iso_utc(now), node='unix:%s' % cfg['socket'], node_name=node_name,
-            hostname=socket.gethostname(), role=role, master_repl_offset=int(offset) if offset is not None else None,
-            master_replid=replication.get('master_replid'), engine=engine, version=version,
-            redis_version=server.get('redis_version'), keys=keys, expires=expires, keys_source=source,
-            size=size, sha256=digest, compression=compression, rdb_size=rdb_size,
+            hostname=socket.gethostname(), role=role, engine=engine, version=version,
+            redis_version=server.get('redis_version'), compression=compression, rdb_size=rdb_size,
             rdb_saved_at=int(pers.get('rdb_last_save_time', 0)), method='bgsave', bgsave=True,
-            verified=counts is not None, runner='hardened.redis.backup role')
+            runner='hardened.redis.backup role')
+        size, digest, keys, expires = manifest['size'], manifest['sha256'], manifest['keys'], manifest['expires']
         manifest_tmp = bk.temp_file_in(dest, name + bk.MANIFEST_SUFFIX)
         with open(manifest_tmp, 'w') as out:
             json.dump(manifest, out, indent=2, sort_keys=True)
