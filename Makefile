@@ -25,6 +25,8 @@ PYTEST_ARGS ?=
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(CURDIR)/$(VENV)/lib/python3.11/site-packages
 export HARDENED_REDIS_COLLECTIONS := $(COLLECTIONS)
 export ANSIBLE_PIPELINING := True
+# Molecule and ansible-compat call ansible-config and friends by name.
+export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
