@@ -30,7 +30,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: help deps build images lint ansible-lint sanity units integration molecule molecules test lab lab-destroy bench-converge clean
+.PHONY: help deps build images lint ansible-lint sanity units integration molecule molecules test lab lab-destroy bench-converge bench-backup clean
 
 help:
 	@echo "make lab | test | deps | build | lint | sanity | units | integration | molecule SCENARIO=name | lab-destroy | clean"
@@ -88,6 +88,9 @@ lab-destroy:
 # Benchmarks print tables; they are never part of `make test`.
 bench-converge: build images
 	@bash bench/converge.sh $(or $(RUNS),1)
+
+bench-backup: build
+	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3)
 
 clean: lab-destroy
 	rm -rf $(BUILD) tests/output
