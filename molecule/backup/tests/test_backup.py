@@ -80,7 +80,7 @@ def test_timer_on_one_replica_and_manual_run(group):
     node = have[0]
     assert node != master, f"the timer is on the master {master}"
     assert group.docker(node, "systemctl", "is-active", f"{UNIT}.timer").strip() == "active"
-    assert group.docker(node, "stat", "-c", "%a %U", f"/etc/hardened-redis-backup/main.json").strip() == "600 root"
+    assert group.docker(node, "stat", "-c", "%a %U", "/etc/hardened-redis-backup/main.json").strip() == "600 root"
     for n in NODES:
         if n != node:
             assert not group.docker(n, "ls", "/etc/systemd/system/", check=False).count(UNIT)
@@ -117,7 +117,7 @@ def test_dataset_same_everywhere(group):
     print(f"\ndataset: {written} keys written in {time.monotonic() - t0:.1f} s, "
           f"used_memory {client.info('memory')['used_memory_human']}")
     assert d[master][1] == written
-    assert len({v for v in d.values()}) == 1, d
+    assert len(set(d.values())) == 1, d
     STATE["digest"] = d[master]
     STATE["sentinels"] = sentinel_state(group)
     assert all(s["master"] == master and s["ckquorum"].startswith("OK") for s in STATE["sentinels"].values())
