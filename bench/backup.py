@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: redis_backup against a plain `redis-cli --rdb` of the same server.
 
-    .venv/bin/python bench/backup.py [--gb 1.0] [--runs 3]
+    .venv/bin/python bench/backup.py [--gb 1.0] [--runs 3]     (or: make bench-backup)
 
 Starts a real redis-server on a loopback port in a temporary folder, fills it
 with about --gb GiB of random (incompressible) 1 KiB string values, with
@@ -64,7 +63,7 @@ def wait_loaded(srv, timeout=600):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--gb", type=float, default=1.0, help="dataset size in GiB of values (default 1.0)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement (default 3)")
     args = parser.parse_args()
@@ -92,9 +91,9 @@ def main():
         backup_file = None
         for run in range(args.runs):
             target = os.path.join(work, "plain.rdb")
-            seconds, _ = timed(lambda: subprocess.run(
+            seconds = timed(lambda: subprocess.run(
                 [REDIS_CLI, "-h", srv.host, "-p", str(srv.port), "--rdb", target],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))[0]
             plain.append(seconds)
             rdb_size = os.path.getsize(target)
             os.unlink(target)
@@ -111,7 +110,7 @@ def main():
         # Restore: a plain restart loading the RDB, then the module's restore.
         shutil.copy(backup_file, os.path.join(srv.dir, "dump.rdb"))
         for run in range(args.runs):
-            seconds, _ = timed(lambda: (srv.restart(timeout=600), wait_loaded(srv)))
+            seconds = timed(lambda: (srv.restart(timeout=600), wait_loaded(srv)))[0]
             loads.append(seconds)
             seconds, result = timed(lambda: run_module("redis_backup", dict(
                 conn, state="restored", src=backup_file, data_dir=srv.dir, dbfilename="dump.rdb",
