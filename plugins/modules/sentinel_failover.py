@@ -102,6 +102,11 @@ attributes:
     support: none
     description: The result reports the old and the new master instead.
 notes:
+  - Sentinel refreshes what it knows of a replica every 10 seconds, so right
+    after a replica (re)connected (for example after a failover) its view can
+    still report the link down. The module waits up to 25 seconds (within
+    O(timeout)) for Sentinel to see the target as a healthy replica before it
+    refuses; nothing is changed while it waits.
   - The connection options (O(login_host), O(login_port) default V(26379),
     O(login_user), O(login_password), TLS) are those of a Sentinel. The other
     Sentinels are found with C(SENTINEL SENTINELS) and reached with the same
@@ -220,10 +225,17 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
 )
 
 POLL = 0.02
+# How long to wait for Sentinel's view of the target to catch up (it
+# refreshes a replica's INFO every 10 s outside a failover).
+STALE_VIEW_WAIT = 25
 
 
 class Abort(Exception):
     """Stops the switchover; the message is the task's failure message."""
+
+
+class _Refused(Exception):
+    """A refusal that waiting cannot change (passes through Switchover.wait)."""
 
 
 class _NodeModule(object):
@@ -304,6 +316,8 @@ class Switchover(object):
                 done = check()
                 if done:
                     return done
+            except _Refused:
+                raise
             except Abort as exc:
                 last = to_native(exc)
             except Exception as exc:  # redis-py connection and reply errors
@@ -367,20 +381,35 @@ class Switchover(object):
                         'the Sentinels would see the master down and start a failover of their own'
                         % (p['pause_timeout'], down_after))
 
-        replicas = [pairs(r) for r in self.sentinel.execute_command('SENTINEL', 'REPLICAS', self.name)]
+        def healthy_target():
+            """(replicas, target) once Sentinel sees the target as a healthy replica.
+
+            Sentinel refreshes what it knows of a replica every 10 s (every
+            second during a failover), so right after a replica (re)connected
+            its view can still say "master link err": that is waited for,
+            within STALE_VIEW_WAIT seconds; an unknown target is refused at once.
+            """
+            replicas = [pairs(r) for r in self.sentinel.execute_command('SENTINEL', 'REPLICAS', self.name)]
+            try:
+                target = select_target(replicas, match_target=is_target, avoid=avoid)
+            except ValueError as exc:
+                what = ('target %s%s' % (p['target_host'], ':%s' % p['target_port'] if p['target_port'] else '')
+                        if p['target_host'] else 'avoid_host %s' % p['avoid_host'])
+                raise _Refused('Cannot switch %s over: %s %s' % (self.name, what, exc))
+            tflags = set(target.get('flags', '').split(','))
+            if tflags & set(['s_down', 'o_down', 'disconnected']) or target.get('master-link-status') != 'ok':
+                raise Abort('target %s is not a healthy replica according to Sentinel %s (flags %s, master link %s)'
+                            % (address(target), here, target.get('flags'), target.get('master-link-status')))
+            return replicas, target
+
         try:
-            target = select_target(replicas, match_target=is_target, avoid=avoid)
-        except ValueError as exc:
-            what = ('target %s%s' % (p['target_host'], ':%s' % p['target_port'] if p['target_port'] else '')
-                    if p['target_host'] else 'avoid_host %s' % p['avoid_host'])
-            raise Abort('Cannot switch %s over: %s %s' % (self.name, what, exc))
+            replicas, target = self.wait('Sentinel %s sees the target as a healthy replica' % here, healthy_target,
+                                         until=time.monotonic() + STALE_VIEW_WAIT)
+        except _Refused as exc:
+            raise Abort(to_native(exc))
         tgt = (target['ip'], int(target['port']))
         tgt_s = address(target)
         result['new_master'] = tgt_s
-        tflags = set(target.get('flags', '').split(','))
-        if tflags & set(['s_down', 'o_down', 'disconnected']) or target.get('master-link-status') != 'ok':
-            raise Abort('target %s is not a healthy replica according to Sentinel %s (flags %s, master link %s)'
-                        % (tgt_s, here, target.get('flags'), target.get('master-link-status')))
 
         # the data nodes as they see themselves
         minfo = self.info(*old)
