@@ -43,7 +43,7 @@ def _refused(extra: str, *expected: str):
     # Nothing ran on a host: no fact gathering, no role task, the failure is
     # the pre-flight check's.
     assert "Gathering Facts" not in out, out[-3000:]
-    assert "hardened.redis.server :" not in out and "hardened.redis.sentinel : Install" not in out
+    assert "hardened.redis.redis :" not in out and "hardened.redis.redis_sentinel : Install" not in out
     assert "Refuse an inventory that cannot work" in out
     counts = recap(proc.stdout)
     assert counts and all(c.get("changed", 0) == 0 for c in counts.values()), counts
