@@ -22,14 +22,15 @@ description:
   - "Steps: check the target is a replica with its link up and Sentinel sees it
     so; make it the only replica Sentinel may choose by setting C(replica-priority)
     to V(0) on the other replicas (C(CONFIG SET), originals remembered) and wait
-    until Sentinel has read that (its C(INFO) period is 10 seconds); pause writes
-    on the master with C(CLIENT PAUSE <pause_timeout> WRITE); wait until the target's
-    replication offset equals the master's; C(SENTINEL FAILOVER); wait until
-    Sentinel names the target and the target reports role master; turn the old
-    master into a replica of the target (C(REPLICAOF), C(CONFIG REWRITE)), as
-    Sentinel itself would only about 10 seconds later; C(CLIENT UNPAUSE); wait until
-    the old master and the other replicas replicate from the target with their
-    link up and every reachable Sentinel names the target; restore every
+    until Sentinel has read that (its C(INFO) period is 10 seconds); wait for
+    Sentinel's next periodic C(INFO) of the target (up to 10 seconds, see notes) and
+    pause writes on the master with C(CLIENT PAUSE <pause_timeout> WRITE) about half
+    a second after it; wait until the target's replication offset equals the
+    master's; C(SENTINEL FAILOVER); wait until the target reports role master;
+    turn the old master into a replica of the target (C(REPLICAOF), C(CONFIG REWRITE)),
+    as Sentinel itself would only about 10 seconds later; C(CLIENT UNPAUSE); wait
+    until the old master and the other replicas replicate from the target with
+    their link up and every reachable Sentinel names the target; restore every
     C(replica-priority) it changed."
   - On any refusal or timeout (target not a replica or not in sync, C(NOGOODSLAVE),
     C(INPROG), Sentinels that disagree, ...) the task fails with the cause,
@@ -117,6 +118,13 @@ notes:
   - A replica that Sentinel reconfigures runs C(CONFIG REWRITE) while its
     C(replica-priority) is temporarily V(0); the module therefore runs C(CONFIG REWRITE)
     on those replicas again once it has restored their priority.
+  - While a failover runs, Sentinel reads the promoted replica's C(INFO) once a
+    second and names it master only after a read that shows the promotion. The
+    module therefore sends C(SENTINEL FAILOVER) about half a second after
+    Sentinel's periodic C(INFO) of the target (it waits up to 10 seconds for
+    that, before pausing anything), so that Sentinel's next read comes just after
+    the promotion. The result's RV(info_aligned) says whether that worked; if not,
+    clients find the new master about a second later (the pause itself is not longer).
   - Clients that wait for replication (C(WAIT)) or use C(min-replicas-to-write)
     see a write either acknowledged on the new master or refused; writes sent
     during the pause get a C(READONLY) error from the old master once it has
@@ -181,7 +189,34 @@ write_pause:
     - V(0) when nothing was paused.
   returned: always
   type: float
-  sample: 1.12
+  sample: 0.31
+timeline:
+  description:
+    - Seconds from the start of the write pause to each step of the switchover.
+  returned: when SENTINEL FAILOVER was sent
+  type: dict
+  contains:
+    failover_sent:
+      description: C(SENTINEL FAILOVER) sent (the target had every write).
+      type: float
+    target_master:
+      description: The target reported role master.
+      type: float
+    unpaused:
+      description: The old master was a replica of the target and writes were unpaused.
+      type: float
+    sentinel_named:
+      description: The Sentinel the module talks to named the target master (clients asking it find the new master).
+      type: float
+  sample: {failover_sent: 0.004, target_master: 0.21, unpaused: 0.231, sentinel_named: 0.52}
+info_aligned:
+  description:
+    - Whether C(SENTINEL FAILOVER) was sent at the planned moment after Sentinel's
+      periodic C(INFO) of the target (see notes). Clients see the new master about
+      a second later when V(false).
+  returned: when a switchover was attempted
+  type: bool
+  sample: true
 priorities_changed:
   description: Replicas (C(ip:port)) whose C(replica-priority) was set to 0 for the switchover and restored since.
   returned: always
@@ -228,6 +263,16 @@ POLL = 0.02
 # How long to wait for Sentinel's view of the target to catch up (it
 # refreshes a replica's INFO every 10 s outside a failover).
 STALE_VIEW_WAIT = 25
+# While a failover runs, Sentinel reads a replica's INFO once a second and
+# names the promoted replica master only after an INFO that says role:master.
+# A FAILOVER sent when Sentinel's last INFO of the target is older than that
+# second makes it read the target at once (still a replica) and see the
+# promotion only a second later. Sent INFO_PHASE_MS after that last INFO, the
+# next read (at 1000 ms) falls after the promotion, which takes Sentinel's
+# timer two or three ticks (100-300 ms). INFO_ALIGN_WAIT bounds the wait for
+# Sentinel's next periodic INFO (every 10 s outside a failover).
+INFO_PHASE_MS = 550
+INFO_ALIGN_WAIT = 12
 
 
 class Abort(Exception):
@@ -502,6 +547,8 @@ class Switchover(object):
             raise Abort('the master of %s changed while preparing (now %s): nothing switched by this task'
                         % (self.name, self.sentinel_master(self.sentinel)))
 
+        self._align_with_sentinel_info(tgt, result)
+
         # 2. pause writes, 3. wait for the target to have every write
         master = self.node(*old)
         self.paused_at = time.monotonic()
@@ -529,12 +576,15 @@ class Switchover(object):
         except Exception as exc:
             raise Abort('Sentinel refused the failover of %s: %s' % (self.name, self._text(exc)))
         self.failover_sent = True
+        self._mark('failover_sent')
 
-        def promoted():
-            return self.sentinel_master(self.sentinel) == tgt and self.info(*tgt).get('role') == 'master'
-        self.wait('Sentinel names %s master and it reports role master' % tgt_s, promoted)
-
-        # 5. the old master follows the new one at once (Sentinel would only ~10 s later)
+        # 5. as soon as the target says it is master (Sentinel's REPLICAOF NO ONE),
+        # the old master follows it (Sentinel would only ~10 s later) and writes
+        # resume there with READONLY, which sends clients back to Sentinel.
+        # Sentinel names the target once its next INFO shows the promotion
+        # (see _align_with_sentinel_info); that is waited for in step 6.
+        self.wait('%s reports role master' % tgt_s, lambda: self.info(*tgt).get('role') == 'master')
+        self._mark('target_master')
         switched_at = int(self.info(*tgt).get('second_repl_offset', 0)) - 1
         oinfo = self.info(*old)
         if oinfo.get('role') == 'master':
@@ -549,8 +599,11 @@ class Switchover(object):
                                      'restart as master until Sentinel converts it' % (old_s, self._text(exc), tgt_s))
         overrun = time.monotonic() > self.pause_end
         self._unpause(old, result)
+        self._mark('unpaused')
 
         # 6. everything agrees
+        self.wait('Sentinel names %s master' % tgt_s, lambda: self.sentinel_master(self.sentinel) == tgt)
+        self._mark('sentinel_named')
         def old_follows():
             i = self.info(*old)
             return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
@@ -573,6 +626,38 @@ class Switchover(object):
             raise Abort('%s is the master now, but the write pause (pause_timeout %d ms) ran out before %s was made '
                         'a replica: writes it accepted after that are not on the new master (diverged_bytes %s)'
                         % (tgt_s, p['pause_timeout'], old_s, result.get('diverged_bytes', 'unknown')))
+
+    def _mark(self, event):
+        """Seconds since the pause began, in the result's timeline."""
+        self.result.setdefault('timeline', {})[event] = round(time.monotonic() - self.paused_at, 3)
+
+    def _align_with_sentinel_info(self, tgt, result):
+        """Return about INFO_PHASE_MS after Sentinel's latest INFO of the target.
+
+        Reads the age of that INFO (C(info-refresh) of SENTINEL REPLICAS) until
+        it is young enough, then sleeps the rest. Gives up after INFO_ALIGN_WAIT
+        (the switchover then goes on; only its pause is about a second longer).
+        """
+        until = min(time.monotonic() + INFO_ALIGN_WAIT, self.deadline)
+        while time.monotonic() < until:
+            asked = time.monotonic()
+            try:
+                age = None
+                for r in self.sentinel.execute_command('SENTINEL', 'REPLICAS', self.name):
+                    r = pairs(r)
+                    if (r['ip'], int(r['port'])) == tgt:
+                        age = int(r.get('info-refresh', 0))
+            except Exception as exc:
+                self.warnings.append('could not read Sentinel\'s view of the target: %s' % self._text(exc))
+                break
+            if age is None:
+                break
+            if age <= INFO_PHASE_MS - 50:
+                time.sleep(max(0.0, (INFO_PHASE_MS - age) / 1000.0 - (time.monotonic() - asked)))
+                result['info_aligned'] = True
+                return
+            time.sleep(POLL)
+        result['info_aligned'] = False
 
     def _unpause(self, old, result):
         if self.paused_at is None or self.unpaused_at is not None:

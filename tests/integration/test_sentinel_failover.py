@@ -191,9 +191,9 @@ def test_switchover_loses_no_acknowledged_write(group):
         writer.stop()
     assert result.get("failed") is not True, result
     _no_secret(result, group)
-    print("\nswitchover: elapsed %.3f s, write_pause %.3f s, diverged_bytes %s; writer: %d acked, %d errors, "
+    print("\nswitchover: timeline %s\nswitchover: elapsed %.3f s, write_pause %.3f s, diverged_bytes %s; writer: %d acked, %d errors, "
           "%d unacked, longest gap between acknowledged writes %.3f s"
-          % (result["elapsed"], result["write_pause"], result.get("diverged_bytes"), len(writer.acked),
+          % (result.get("timeline"), result["elapsed"], result["write_pause"], result.get("diverged_bytes"), len(writer.acked),
              writer.errors, writer.unacked, writer.longest_gap()))
     assert result["changed"] is True
     assert result["old_master"] == "127.0.0.1:%d" % old.port
