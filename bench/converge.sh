@@ -20,7 +20,7 @@ rows=()
 for run in $(seq 1 "$runs"); do
   bash tests/lab/lab.sh down >/dev/null 2>&1 || true
   LAB_DEPLOY=0 bash tests/lab/lab.sh up >/dev/null
-  inv=lab/.state/inventory.yml
+  inv=lab/.state-$LAB_NAME/inventory.yml
   t0=$(date +%s.%N)
   "$BIN/ansible-playbook" -i "$inv" hardened.redis.site > /tmp/bench-converge-1.log 2>&1
   t1=$(date +%s.%N)

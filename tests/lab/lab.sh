@@ -10,7 +10,9 @@ cd "$(dirname "$0")/../.."
 LAB_NAME=${LAB_NAME:-hredis-lab}
 LAB_NODES=${LAB_NODES:-3}
 LAB_RELEASE=${LAB_RELEASE:-bookworm}
-STATE=lab/.state
+# Each lab keeps its inventory and credentials apart: a benchmark's lab must
+# not remove the credentials of the lab a developer is using.
+if [ "$LAB_NAME" = hredis-lab ]; then STATE=lab/.state; else STATE=lab/.state-$LAB_NAME; fi
 INVENTORY=$STATE/inventory.yml
 BIN=$PWD/.venv/bin
 log() { echo "[lab] $*" >&2; }
