@@ -92,5 +92,17 @@ bench-converge: build images
 bench-backup: build
 	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3)
 
+# One kill -9 of the master in the running lab (make lab) while a writer runs:
+# the timeline (detection, promotion, writes resumed, rejoin) and writes lost.
+.PHONY: lab-drill bench-failover
+lab-drill:
+	$(BIN)/python bench/failover.py drill
+
+# KILLS kills and SWITCHOVERS switchovers per Sentinel profile on a lab of its
+# own; writes docs/benchmarks.md and docs/failover-latency.png (matplotlib).
+bench-failover: build images
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python bench/failover.py bench --kills $(or $(KILLS),20) --switchovers $(or $(SWITCHOVERS),5) --write-docs
+
 clean: lab-destroy
 	rm -rf $(BUILD) tests/output
