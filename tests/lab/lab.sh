@@ -79,7 +79,7 @@ up() {
   local cred="$STATE/credentials/main/admin"
   for n in "${names[@]}"; do
     # The password goes through the environment (REDISCLI_AUTH), never argv.
-    reply=$(docker exec -i -e REDISCLI_AUTH="$(cat "$cred")" "$n" \
+    reply=$(REDISCLI_AUTH="$(cat "$cred")" docker exec -i -e REDISCLI_AUTH "$n" \
       sh -c 'redis-cli --no-auth-warning --user admin -h 127.0.0.1 PING 2>&1 || valkey-cli --user admin -h 127.0.0.1 PING')
     echo "  $n: $reply"
     [ "$reply" = PONG ] || { log "$n did not answer PONG"; exit 1; }
@@ -87,12 +87,33 @@ up() {
   local scred="$STATE/credentials/main/sentinel-client"
   if [ -f "$scred" ]; then
     log "Sentinel's view from ${names[0]}:"
-    docker exec -i -e REDISCLI_AUTH="$(cat "$scred")" "${names[0]}" \
+    REDISCLI_AUTH="$(cat "$scred")" docker exec -i -e REDISCLI_AUTH "${names[0]}" \
       redis-cli --no-auth-warning --user client -p 26379 SENTINEL GET-MASTER-ADDR-BY-NAME main \
       | paste -sd' ' | sed 's/^/  master: /'
   fi
-  log "deployed in $((t1 - t0)) s. Credentials: $STATE/credentials/main/ (mode 0600)."
-  log "connect: docker exec -it -e REDISCLI_AUTH=\"\$(cat $cred)\" ${names[0]} redis-cli --user admin"
+  log "the group's health (hardened.redis.status):"
+  "$BIN/ansible-playbook" -i "$INVENTORY" hardened.redis.status -e status_fail_on_crit=false 2>&1 \
+    | sed -n '/"msg": \[/,/^    \]/p' | sed -e '1d;$d' | sed -E 's/^ +"//; s/",?$//'
+  log "deployed in $((t1 - t0)) s. Credentials: $STATE/credentials/main/ (mode 0600, never printed)."
+  local ips=()
+  for n in "${names[@]}"; do
+    ips+=("$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$n")")
+  done
+  cat <<EOT
+[lab] connect with redis-cli (the password goes through the environment, never argv):
+  REDISCLI_AUTH="\$(cat $cred)" docker exec -it -e REDISCLI_AUTH ${names[0]} redis-cli --user admin
+[lab] connect from this machine with redis-py through the Sentinels (.venv/bin/python):
+  from pathlib import Path
+  from redis.sentinel import Sentinel
+  creds = Path("$STATE/credentials/main")
+  secret = lambda name: (creds / name).read_text().split()[0]
+  sentinel = Sentinel([$(printf '("%s", 26379), ' "${ips[@]}" | sed 's/, $//')],
+                      sentinel_kwargs={"username": "client", "password": secret("sentinel-client"), "socket_timeout": 0.5},
+                      socket_timeout=1.0, socket_connect_timeout=0.5)
+  master = sentinel.master_for("main", username="app", password=secret("app"))
+  master.set("hello", "world")
+[lab] make lab-drill kills the master under a writer and prints the timeline; make lab-destroy removes the lab.
+EOT
 }
 
 case "${1:-}" in
