@@ -2,6 +2,7 @@
 # Benchmark: converge time of the three-node lab (Redis + Sentinel on each
 # host), fresh deploy and idempotent rerun, with the tasks changed.
 #   bench/converge.sh [runs]        prints a Markdown table
+#   WRITE_DOCS=1 bench/converge.sh  also writes it into docs/benchmarks.md
 # Each run creates fresh containers (lab.sh up), times playbooks/site.yml
 # twice, and removes them. Packages come from Debian's mirrors in each run,
 # so the fresh deploy includes apt's download and install time.
@@ -30,8 +31,16 @@ for run in $(seq 1 "$runs"); do
   bash tests/lab/lab.sh down >/dev/null
 done
 
-echo "Converge of 3 hosts (Redis + Sentinel each), $(nproc) cores, $(uname -r), $(date -u +%F)"
-echo
-echo "| run | fresh deploy (s) | changed | idempotent rerun (s) | changed |"
-echo "|---|---|---|---|---|"
-printf '%s\n' "${rows[@]}"
+table() {
+  echo "\`make bench-converge\` (bench/converge.sh): 3 hosts (Redis + Sentinel each), $(nproc) cores,"
+  echo "kernel $(uname -r), load average at the end $(cut -d' ' -f1 /proc/loadavg), $(date -u +%F)."
+  echo
+  echo "| run | fresh deploy (s) | changed | idempotent rerun (s) | changed |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+}
+table
+if [ "${WRITE_DOCS:-0}" = 1 ]; then
+  table | "$BIN/python" bench/benchdocs.py "Converge"
+  echo "written to docs/benchmarks.md"
+fi

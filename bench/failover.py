@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,12 +40,14 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "molecule" / "resources" / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # The lab's credentials are where lab.sh's inventory makes the roles put
 # them; sentinel_lab reads <dir>/credentials/<name>. Set before the import.
 _CREDS_LINK = Path(tempfile.mkdtemp(prefix="hredis-bench-"))
 
-from sentinel_lab import MASTER_NAME, UNIT, Group, Writer, wait_for  # noqa: E402  pylint: disable=wrong-import-position
+from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
+from sentinel_lab import MASTER_NAME, Group, Writer, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave",
           "+promoted-slave", "+switch-master", "+convert-to-slave", "-sdown")
@@ -149,15 +150,17 @@ def kill_once(group: Group, events: EventLog, tag: str) -> dict:
     finally:
         writer.stop()
     lost = group.missing(new, writer.acked)
-    resumed = min((t for t in writer.ack_times if t > killed), default=None)
-    before = max((t for t in writer.ack_times if t <= killed), default=killed)
+    # The outage is the longest gap between two acknowledged writes (a write
+    # in flight at the kill may still be acknowledged just after it).
+    gaps = [(b - a, b) for a, b in zip(writer.ack_times, writer.ack_times[1:]) if b > killed]
+    outage, resumed = max(gaps) if gaps else (None, None)
     old_addr = f"{group.ip[old]} 6379"
 
     def rel(t):
         return None if t is None else round(t - killed, 3)
     return {
         "old": old, "new": new, "acked": len(writer.acked), "lost": len(lost), "errors": writer.errors,
-        "outage": round(resumed - before, 3) if resumed else None,
+        "outage": round(outage, 3) if outage is not None else None,
         "sdown": rel(events.first("+sdown", killed, f"master {MASTER_NAME} {old_addr}")),
         "odown": rel(events.first("+odown", killed, old_addr)),
         "elected": rel(events.first("+elected-leader", killed) or events.first("+selected-slave", killed)),
@@ -257,14 +260,6 @@ def switch_table(profile: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replace_section(doc: Path, heading: str, body: str):
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nEach section is written by the command it names.\n"
-    section = f"## {heading}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    doc.write_text(text)
-
-
 def plot(row: dict, path: Path, profile: str):
     try:
         import matplotlib  # pylint: disable=import-outside-toplevel
@@ -295,11 +290,13 @@ def plot(row: dict, path: Path, profile: str):
 
 
 def deploy(inventory: Path, profile: str):
-    print(f"[bench] deploying with profile {profile}", flush=True)
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), "hardened.redis.site",
-                           "-e", f"redis_sentinel_profile={profile}"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"deploy failed:\n{proc.stdout[-3000:]}")
+    log = inventory.parent / f"deploy-{profile}.log"
+    print(f"[bench] deploying with profile {profile} (progress: tail -f {log})", flush=True)
+    with open(log, "w", encoding="utf-8") as out:
+        rc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), "hardened.redis.site",
+                             "-e", f"redis_sentinel_profile={profile}"], stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    if rc != 0:
+        sys.exit(f"deploy failed, see {log}")
 
 
 def bench(args):
@@ -340,11 +337,10 @@ def bench(args):
               f"writer on the controller (redis-py Sentinel client, `WAIT 1 500`, socket timeout 1 s). {where}.")
     print("\n" + header + "\n\n" + kill_md + "\n\n" + switch_md)
     if args.write_docs:
-        doc = ROOT / "docs" / "benchmarks.md"
         if kill_md:
-            replace_section(doc, "Unplanned failover", header + "\n\n" + kill_md)
+            replace_section("Unplanned failover", header + "\n\n" + kill_md)
         if switch_md:
-            replace_section(doc, "Planned switchover", header + "\n\n" + switch_md)
+            replace_section("Planned switchover", header + "\n\n" + switch_md)
         first = next((raw[p]["kills"][0] for p in raw if raw[p]["kills"]), None)
         if first:
             plot(first, ROOT / "docs" / "failover-latency.png", next(p for p in raw if raw[p]["kills"]))
