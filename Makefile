@@ -87,10 +87,10 @@ lab-destroy:
 
 # Benchmarks print tables; they are never part of `make test`.
 bench-converge: build images
-	@bash bench/converge.sh $(or $(RUNS),1)
+	@WRITE_DOCS=1 bash bench/converge.sh $(or $(RUNS),1)
 
 bench-backup: build
-	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3)
+	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3) --write-docs
 
 # One kill -9 of the master in the running lab (make lab) while a writer runs:
 # the timeline (detection, promotion, writes resumed, rejoin) and writes lost.

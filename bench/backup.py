@@ -26,7 +26,6 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from run_module import run_module  # noqa: E402  (the tests' module runner)
 from servers import REDIS_SERVER, start_redis  # noqa: E402
+from benchdocs import replace_section  # noqa: E402  (bench/benchdocs.py, beside this file)
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
@@ -66,6 +66,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--gb", type=float, default=1.0, help="dataset size in GiB of values (default 1.0)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement (default 3)")
+    parser.add_argument("--write-docs", action="store_true", help="also write the table into docs/benchmarks.md")
     args = parser.parse_args()
 
     value_size = 1024
@@ -141,17 +142,23 @@ def main():
 
     redis_version = subprocess.run([REDIS_SERVER, "--version"], stdout=subprocess.PIPE,
                                    universal_newlines=True, check=False).stdout.split()[2]
-    print("Backup of %d keys, %.0f MB in memory, RDB %.0f MB; %s; %s, %d cores, %s; median of %d runs"
-          % (keys, used / 1e6, mb, redis_version, platform.node(), os.cpu_count(), time.strftime("%Y-%m-%d"),
-             args.runs))
-    print()
-    print("| what | median s | max s | MB/s | x plain copy |")
-    print("|---|---|---|---|---|")
-    print(row("redis-cli --rdb (plain copy)", plain))
-    print(row("redis_backup method=sync, verify, sha256", sync, plain))
-    print(row("redis_backup method=bgsave, verify, sha256", bgsave, plain))
-    print(row("plain restart loading the RDB", loads))
-    print(row("redis_backup state=restored", restores, loads))
+    table = "\n".join([
+        "`make bench-backup` (bench/backup.py): %d keys, %.0f MB in memory, RDB %.0f MB; Redis %s; %d cores, "
+        "load average at the end %.1f, %s; median of %d runs."
+        % (keys, used / 1e6, mb, redis_version, os.cpu_count(), os.getloadavg()[0], time.strftime("%Y-%m-%d"), args.runs),
+        "",
+        "| what | median s | max s | MB/s | x plain copy |",
+        "|---|---|---|---|---|",
+        row("redis-cli --rdb (plain copy)", plain),
+        row("redis_backup method=sync, verify, sha256", sync, plain),
+        row("redis_backup method=bgsave, verify, sha256", bgsave, plain),
+        row("plain restart loading the RDB", loads),
+        row("redis_backup state=restored", restores, loads),
+    ])
+    print(table)
+    if args.write_docs:
+        replace_section("Backup and restore", table)
+        print("written to docs/benchmarks.md")
 
 
 if __name__ == "__main__":
