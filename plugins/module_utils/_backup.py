@@ -15,7 +15,7 @@ Public API:
 * ``build_manifest(...)`` / ``check_manifest(...)``: the JSON beside a backup.
 * ``parse_check_rdb(output)``: counts printed by redis-check-rdb.
 * ``sha256_file``, ``detect_compression``, ``gzip_file``, ``gunzip_file``.
-* ``temp_file_in(directory, name)``, ``fsync_file``, ``publish(tmp, final)``:
+* ``temp_file_in(directory, name)``, ``fsync_path``, ``publish(tmp, final)``:
   write to a temp file in the target directory, fsync, rename, fsync the directory.
 * ``read_sync_payload(recv, out)``: the RDB a server sends after
   ``PSYNC ? -1`` (replica protocol), written to ``out``.
@@ -306,16 +306,9 @@ def temp_file_in(directory, name, mode=0o600):
     return path
 
 
-def fsync_file(path):
+def fsync_path(path):
+    """fsync a file or a directory (a directory's fsync makes its renames durable)."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -325,9 +318,9 @@ def fsync_dir(directory):
 def publish(tmp, final):
     """fsync ``tmp``, rename it to ``final`` and fsync the directory: the final
     name never points at a partial file."""
-    fsync_file(tmp)
+    fsync_path(tmp)
     os.rename(tmp, final)
-    fsync_dir(os.path.dirname(os.path.abspath(final)))
+    fsync_path(os.path.dirname(os.path.abspath(final)))
 
 
 def remove_quietly(path):

@@ -677,7 +677,7 @@ def take_backup(b):
                            path=path, manifest=manifest, removed=removed)
         removed.append(os.path.join(dest, old))
     if removed:
-        bk.fsync_dir(dest)
+        bk.fsync_path(dest)
     result.update(size=size, sha256=digest, keys=keys, manifest=manifest, removed=removed,
                   verified=counts is not None, duration=round(time.monotonic() - b.started, 3))
     module.exit_json(**result)
@@ -895,7 +895,7 @@ def restore_backup(b):
                 os.rename(aof_tmp, aof_target)
                 aof_tmp = None
                 placed.append(aof_target)
-                bk.fsync_dir(data_dir)
+                bk.fsync_path(data_dir)
         except (IOError, OSError) as exc:
             _rollback(b, placed, aside, stamp, 'Cannot put the restored files in place: %s' % to_native(exc))
         client, info, error = _start_and_wait(b)
@@ -938,7 +938,7 @@ def _prepare_aof(b, data_dir, appenddirname, appendfilename, rdb_tmp, mode, uid,
             for path in (base, manifest):
                 _copy_meta(path, mode, uid, gid)
                 b.set_owner(path, b.params['owner'], b.params['group'])
-            bk.fsync_dir(dst)
+            bk.fsync_path(dst)
             return dst
         dst = bk.temp_file_in(data_dir, appendfilename + '.restore')
         with open(rdb_tmp, 'rb') as inp:

@@ -124,7 +124,7 @@ def prune(directory, prefix, node_name, now, keep, max_age, protect):
                 pass
         removed.append(os.path.join(directory, old))
     if removed:
-        bk.fsync_dir(directory)
+        bk.fsync_path(directory)
     return removed
 
 
