@@ -15,7 +15,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/hardened-redis-sanity
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/hardened-redis-$(VERSION).tar.gz
-SCENARIOS   ?= default sentinel backup rolling
+SCENARIOS   ?= default sentinel backup rolling chaos
 SCENARIO    ?= default
 PYTEST_ARGS ?=
 
@@ -103,6 +103,15 @@ lab-drill:
 bench-failover: build images
 	$(BIN)/pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/failover.py bench --kills $(or $(KILLS),20) --switchovers $(or $(SWITCHOVERS),5) --write-docs
+
+# The chaos scenario as a report: `molecule test -s chaos`, then
+# docs/reliability.md rewritten from the rows its tests wrote (bench/reliability.py).
+.PHONY: reliability
+reliability: build images
+	export HARDENED_REDIS_IMAGE_BOOKWORM=$$(bash tests/lab/build-image.sh bookworm) ; \
+	export HARDENED_REDIS_IMAGE_TRIXIE=$$(bash tests/lab/build-image.sh trixie) ; \
+	rm -rf $$HOME/.ansible/collections/ansible_collections/hardened .ansible/collections/ansible_collections/hardened ; \
+	$(BIN)/python bench/reliability.py
 
 clean: lab-destroy
 	rm -rf $(BUILD) tests/output
