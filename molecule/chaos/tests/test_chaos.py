@@ -10,8 +10,11 @@ for the next one:
   2. docker kill of the master's container, failover, docker start: it
      rejoins as a replica;
   3. SIGSTOP of the master's redis-server beyond down-after-milliseconds,
-     failover, SIGCONT: it accepts no write as a master, then refuses with
-     READONLY once Sentinel converted it;
+     failover, SIGCONT: clients that connect after it resumes get NOREPLICAS
+     (min-replicas-to-write), then READONLY once Sentinel converted it; a
+     write already waiting in an open connection may still run (Redis
+     refreshes its count of good replicas once a second) but WAIT never
+     acknowledges it and it is gone after the resync;
   4. the master cut off from the other nodes by iptables (the controller
      still reaches it): it refuses writes (NOREPLICAS) by itself, the
      majority fails over; after healing, one master;
@@ -32,7 +35,7 @@ import pytest
 import redis
 
 from chaos_lab import (ChaosWriter, DbsizeSampler, DirectWriter, QueuedWrite, add_result, agreed_master, dbsizes, docker_parallel,
-                       main_pid, masters, partition, refusal, reset_results, restart_usec, restarts)
+                       main_pid, masters, partition, refusal, reset_results, restart_usec, restarts, settle_watching)
 from rolling_lab import SENTINEL_UNIT
 from sentinel_lab import UNIT, Group, container_ip, wait_for
 
@@ -150,7 +153,7 @@ def test_01_kill9_with_immediate_restart(group):
         group.kill_data_node(old)
         wait_for(f"systemd restarts {old}'s redis-server", lambda: restarts(group, old) == before_restarts + 1 or "not yet", 30)
         # Redis answers (the AOF is loaded) or Sentinel moved the master.
-        final = group.wait_settled(timeout=90)
+        final, moved_at = settle_watching(group, old, timeout=90)
         healthy_at = time.monotonic()
         writer.wait_acks(300, timeout=60)
         smallest = sampler.stop()
@@ -160,11 +163,11 @@ def test_01_kill9_with_immediate_restart(group):
         sampler.stop()
         group.docker(old, "sh", "-c", f"rm -f {DROPIN} && systemctl daemon-reload")
     assert restart_usec(group, old) != "0", "the drop-in was not removed"
-    failed_over = final != old
-    facts = (f"restarted by systemd at once ({'Sentinel failed over first' if failed_over else 'still master, no failover'});"
+    failed_over = moved_at is not None
+    facts = (f"restarted by systemd at once ({'Sentinel failed over' if failed_over else 'still master, no failover'});"
              f" keys before {before}, smallest seen during the event {smallest} ({sampler.samples} samples), after {after}")
     _finish(group, "kill -9 master, RestartSec=0", writer, final, healthy_at - killed_at, "the kill",
-            (healthy_at - killed_at) if failed_over else None, facts, keys_before=before, keys_smallest=smallest)
+            (moved_at - killed_at) if failed_over else None, facts, keys_before=before, keys_smallest=smallest)
     for n in NODES:
         # Never an empty (or older) dataset copied: no node's count ever went below its count before.
         assert smallest.get(n, 0) >= before[n], f"{n}: {smallest.get(n)} keys during the event, {before[n]} before"
@@ -383,15 +386,23 @@ def test_06_restart_every_node(group):
         restarted_at = time.monotonic()
         for n in NODES:
             assert container_ip(n) == group.ip[n], f"{n} came back with another address"
-        final = group.wait_settled(timeout=120)
+        final, moved_at = settle_watching(group, master, timeout=120)
         healthy_at = time.monotonic()
         writer.wait_acks(300, timeout=60)
         after = dbsizes(group)
     finally:
         writer.stop()
+    events = {}
+    if moved_at is not None:
+        # Why the Sentinels moved the master: their own log since the restart.
+        for n in NODES:
+            events[n] = group.docker(n, "sh", "-c", "grep -hE 'Sentinel is now ready|[+-](sdown|odown|switch-master|try-failover|elected-leader)'"
+                                     " /var/log/redis/sentinel-main.log | tail -n 8", check=False).splitlines()
+        print(f"\n[chaos] Sentinel events around the restart: {events}")
     facts = (f"docker restart of the three containers in parallel took {restarted_at - started:.1f}s"
-             f" (systemd halts each cleanly); master before {master}; keys before {before}, after {after}")
-    moved_s = None if final == master else healthy_at - started
-    _finish(group, "every node restarted at once", writer, final, healthy_at - started, "the restart command", moved_s, facts)
+             f" (systemd halts each cleanly); master before {master}, after {final}"
+             f"{' (the Sentinels failed over while the nodes came back)' if moved_at else ''}; keys before {before}, after {after}")
+    _finish(group, "every node restarted at once", writer, final, healthy_at - started, "the restart command",
+            None if moved_at is None else moved_at - started, facts, sentinel_events=events)
     for n in NODES:
         assert after[n] is not None and after[n] >= before[n], f"{n}: {after[n]} keys after, {before[n]} before"

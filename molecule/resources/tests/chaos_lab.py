@@ -19,7 +19,7 @@ import time
 import redis
 
 from rolling_lab import TimedWriter
-from sentinel_lab import DATA_PORT, UNIT, Group, secret
+from sentinel_lab import DATA_PORT, UNIT, Group, secret, wait_for
 
 RESULTS_FILE = "chaos-results.json"
 
@@ -92,6 +92,24 @@ def agreed_master(group: Group, among: list[str]) -> str | None:
     """The node that the Sentinels of `among` all name as master, or None while they disagree."""
     seen = {group.sentinel_master(s) for s in among}
     return seen.pop() if len(seen) == 1 else None
+
+
+def settle_watching(group: Group, old: str, timeout: float) -> tuple[str, float | None]:
+    """Group.wait_settled, also noting when every Sentinel first named a
+    master other than `old` (None: the master never moved)."""
+    moved: list[float] = []
+
+    def probe():
+        if not moved:
+            try:
+                if agreed_master(group, group.names) not in (None, old):
+                    moved.append(time.monotonic())
+            except (redis.RedisError, OSError):
+                pass
+        why = group.not_ready()
+        return True if why is None else why
+    wait_for("group settled", probe, timeout)
+    return group.agreed_master(), (moved[0] if moved else None)
 
 
 def masters(group: Group) -> list[str]:
