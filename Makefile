@@ -1,7 +1,7 @@
 # hardened.redis: developer and CI entry points.
 #   make lab        build what it needs and deploy onto local Docker hosts
 #   make test       everything CI runs (installs what it needs first)
-# Fast parts: make units | integration | lint | sanity | molecule SCENARIO=default
+# Fast parts: make units | integration | lint | sanity | rules | molecule SCENARIO=default
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -30,10 +30,10 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: help deps build images lint ansible-lint sanity units integration molecule molecules test lab lab-destroy bench-converge bench-backup clean
+.PHONY: help deps build images lint ansible-lint sanity rules units integration molecule molecules test lab lab-destroy bench-converge bench-backup clean
 
 help:
-	@echo "make lab | test | deps | build | lint | sanity | units | integration | molecule SCENARIO=name | lab-destroy | clean"
+	@echo "make lab | test | deps | build | lint | sanity | rules | units | integration | molecule SCENARIO=name | lab-destroy | clean"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -58,7 +58,14 @@ sanity: build
 	$(BIN)/ansible-galaxy collection install --offline --force -p $(SANITY_ROOT) $(TARBALL) >/dev/null
 	cd $(SANITY_ROOT)/ansible_collections/hardened/redis && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
-lint: ansible-lint sanity
+# The Prometheus rules as shipped (in the installed artifact): promtool from
+# Debian's prometheus package checks them and runs their unit tests.
+RULES_ROOT := $(COLLECTIONS)/ansible_collections/hardened/redis
+rules: build
+	cd $(RULES_ROOT) && promtool check rules roles/redis_exporter/files/hardened-redis.rules.yml
+	cd $(RULES_ROOT) && promtool test rules tests/prometheus/hardened-redis.rules.test.yml
+
+lint: ansible-lint sanity rules
 
 units: build
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)

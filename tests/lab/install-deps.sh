@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 log() { echo "[deps] $*" >&2; }
 
-packages="docker.io debootstrap redis-server redis-sentinel redis-tools iptables openssl make git python3-venv"
+packages="docker.io debootstrap redis-server redis-sentinel redis-tools prometheus iptables openssl make git python3-venv"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -22,6 +22,7 @@ fi
 
 # Debian starts the packaged redis-server/redis-sentinel where it can; the
 # tests start their own processes on free ports, so nothing else is needed.
+# prometheus is there for promtool (make rules).
 
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
