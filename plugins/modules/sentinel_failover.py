@@ -604,6 +604,7 @@ class Switchover(object):
         # 6. everything agrees
         self.wait('Sentinel names %s master' % tgt_s, lambda: self.sentinel_master(self.sentinel) == tgt)
         self._mark('sentinel_named')
+
         def old_follows():
             i = self.info(*old)
             return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
