@@ -47,7 +47,12 @@ options:
     description:
       - Password of O(login_user) (or of the C(default) user, C(requirepass)).
       - When not set, the value of the E(REDISCLI_AUTH) environment variable is
-        used, as redis-cli does, so that the password need not be in a task.
+        used, as redis-cli does.
+      - Do not set E(REDISCLI_AUTH) with a task's C(environment) keyword.
+        Ansible writes a task's environment into the remote shell command,
+        where C(ps), sudo's log in the journal and C(-vvv) output show it,
+        C(no_log) or not. Give O(login_password) (from Vault) instead; module
+        parameters travel inside the module's payload.
       - Never shown in output or error messages.
     type: str
   tls:

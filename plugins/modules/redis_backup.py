@@ -242,8 +242,8 @@ EXAMPLES = r'''
     state: restored
     src: /var/backups/redis/redis-redis-1-6379-20261122T051543.123Z.rdb.gz
     service: redis-main.service
-  environment:
-    REDISCLI_AUTH: "{{ redis_admin_password }}"
+    login_user: admin
+    login_password: "{{ redis_admin_password }}"
 
 - name: Restore with explicit commands instead of a systemd unit
   hardened.redis.redis_backup:

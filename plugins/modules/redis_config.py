@@ -128,18 +128,17 @@ EXAMPLES = r'''
     msg: "restart needed for {{ redis_conf.restart_required_directives | join(', ') }}"
   when: redis_conf.restart_required
 
-- name: Over TLS with a client certificate, password from the environment
+- name: Over TLS with a client certificate
   hardened.redis.redis_config:
     login_host: redis-1.example.net
     login_port: 6380
+    login_password: "{{ redis_password }}"
     tls: true
     ca_certs: /etc/redis/tls/ca.crt
     client_cert_file: /etc/redis/tls/client.crt
     client_key_file: /etc/redis/tls/client.key
     name: loglevel
     value: warning
-  environment:
-    REDISCLI_AUTH: "{{ redis_password }}"
 
 - name: A directive that needs a restart (edited in the config file)
   hardened.redis.redis_config:
