@@ -5,6 +5,8 @@ routes to them), data nodes as the server role's ``admin`` user, Sentinels as
 the sentinel role's ``admin`` user, the application as ``app`` through
 redis-py's Sentinel client (Sentinel user ``client``). Passwords come from the
 controller-side files the roles generated; they never reach a command line.
+A TLS-only group (the tls scenario) is reached on its TLS ports with the
+redis-py SSL options given to ``Group`` (the writer uses them too).
 """
 
 from __future__ import annotations
@@ -59,21 +61,30 @@ def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
 
 
 class Group:
-    """The three containers: data node + Sentinel on each."""
+    """The three containers: data node + Sentinel on each.
 
-    def __init__(self, names):
+    ``tls``: redis-py SSL options (``ssl_ca_certs``, ``ssl_certfile``,
+    ``ssl_keyfile``) for a group that listens with TLS on ``data_port`` and
+    ``sentinel_port``; every client of the group, the writer's included, uses them.
+    """
+
+    def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None):
         self.names = list(names)
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
+        self.data_port = data_port
+        self.sentinel_port = sentinel_port
+        self.ssl = dict(tls, ssl=True) if tls else {}
 
     # -- clients ---------------------------------------------------------
     def node(self, name, timeout=2.0) -> redis.Redis:
-        return redis.Redis(host=self.ip[name], port=DATA_PORT, username="admin", password=secret("admin"),
-                           protocol=2, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+        return redis.Redis(host=self.ip[name], port=self.data_port, username="admin", password=secret("admin"),
+                           protocol=2, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                           **self.ssl)
 
     def sentinel(self, name) -> redis.Redis:
-        return redis.Redis(host=self.ip[name], port=SENTINEL_PORT, username="admin", password=secret("sentinel-admin"),
-                           protocol=2, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+        return redis.Redis(host=self.ip[name], port=self.sentinel_port, username="admin", password=secret("sentinel-admin"),
+                           protocol=2, socket_timeout=2, socket_connect_timeout=2, decode_responses=True, **self.ssl)
 
     # -- state -----------------------------------------------------------
     def sentinel_master(self, name) -> str | None:
@@ -157,11 +168,11 @@ class Writer(threading.Thread):
         assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
         self.prefix = prefix
         self.wait_ms = wait_ms
-        sentinel = Sentinel([(group.ip[n], SENTINEL_PORT) for n in group.names],
+        sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
                             sentinel_kwargs={"username": "client", "password": secret("sentinel-client"),
-                                             "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2},
+                                             "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
                             username="app", password=secret("app"), protocol=2,
-                            socket_timeout=socket_timeout, socket_connect_timeout=0.5)
+                            socket_timeout=socket_timeout, socket_connect_timeout=0.5, **group.ssl)
         self.master = sentinel.master_for(MASTER_NAME, decode_responses=True)
         self.acked: list[str] = []
         self.ack_times: list[float] = []
