@@ -30,6 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "reliability.md")
 FAULTS = 6
+HOST_FILE = "reliability-host.json"
 
 
 def sh(*argv: str) -> str:
@@ -39,7 +40,7 @@ def sh(*argv: str) -> str:
         return ""
 
 
-def machine() -> dict:
+def machine(built_from: str | None = None) -> dict:
     mem_kb = 0
     with open("/proc/meminfo", encoding="utf-8") as f:
         for line in f:
@@ -65,7 +66,7 @@ def machine() -> dict:
         "docker": sh("docker", "version", "--format", "{{.Server.Version}}"),
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": sh("git", "rev-parse", "--short", "HEAD") + dirty,
+        "commit": built_from or sh("git", "rev-parse", "--short", "HEAD") + dirty,
     }
 
 
@@ -146,6 +147,17 @@ def render(rows: list[dict], host: dict, took: float | None) -> str:
         "- **healthy group**: until one agreed master, both replicas online with",
         "  their link up, every Sentinel seeing 2 replicas and 2 peers, CKQUORUM OK.",
         "",
+        "Structural facts behind some numbers (true of every run, not measured here):",
+        "",
+        "- A restarted master has a new replication ID (the AOF does not keep it), so",
+        "  its replicas resync in full; `repl-diskless-sync-delay` holds that for 5 s,",
+        "  and meanwhile `WAIT 1` sees no replica and `min-replicas-to-write` answers",
+        "  NOREPLICAS: that is the write outage of faults 1 and 6.",
+        "- redis-py's Sentinel client looks for a new master after connection errors",
+        "  and READONLY, not after NOREPLICAS: in fault 4 the client that was",
+        "  connected to the isolated master stays with it until Sentinel demotes it",
+        "  after the heal, so its outage covers the whole partition.",
+        "",
         "## Facts per fault",
         "",
     ]
@@ -160,22 +172,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--from-json", help="rows written by a chaos run; skip running Molecule")
     parser.add_argument("--out", default=DOC)
+    parser.add_argument("--built-from", help="what the tested collection was built from (default: git HEAD, flagged"
+                        " when the work tree has uncommitted changes, as `make build` packs the work tree)")
     args = parser.parse_args()
     took = None
-    host = machine()
+    host = machine(args.built_from)
     if args.from_json:
         results = args.from_json
+        # The machine as it was when the rows were measured, when that was kept.
+        saved = os.path.join(os.path.dirname(os.path.abspath(results)), HOST_FILE)
+        if os.path.exists(saved):
+            with open(saved, encoding="utf-8") as f:
+                host = json.load(f)
+            took = host.get("took_s")
     else:
         if not os.environ.get("ANSIBLE_COLLECTIONS_PATH"):
             print("reliability.py: ANSIBLE_COLLECTIONS_PATH is not set; run `make reliability` (it builds and"
                   " installs the collection first)", file=sys.stderr)
             return 2
-        ephemeral = tempfile.mkdtemp(prefix="hardened-redis-chaos-")
+        base = tempfile.mkdtemp(prefix="hardened-redis-chaos-")
+        ephemeral = os.path.join(base, "ephemeral")
+        os.makedirs(ephemeral)
         results = os.path.join(ephemeral, "chaos-results.json")
-        rc, took = run_chaos(ephemeral, os.path.join(ephemeral, "molecule.log"))
+        # The log outside the ephemeral folder, which Molecule prunes on destroy.
+        rc, took = run_chaos(ephemeral, os.path.join(base, "molecule.log"))
+        # Molecule prunes its ephemeral folder: the machine is kept beside the rows after the run.
+        host["took_s"] = round(took, 1)
+        with open(os.path.join(ephemeral, HOST_FILE), "w", encoding="utf-8") as f:
+            json.dump(host, f)
         if rc != 0:
             print(f"reliability.py: molecule test -s chaos failed (rc {rc}); {args.out} left as it was."
-                  f" Log and any rows in {ephemeral}", file=sys.stderr)
+                  f" Log and any rows in {base}", file=sys.stderr)
             return 1
     with open(results, encoding="utf-8") as f:
         rows = json.load(f)
