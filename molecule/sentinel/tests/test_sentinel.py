@@ -34,8 +34,8 @@ def group() -> Group:
     return Group(NODES)
 
 
-def _refused(extra: str, *expected: str):
-    proc = run_playbook(CONVERGE, "-e", extra)
+def _refused(extra: str, *expected: str, args: tuple = ()):
+    proc = run_playbook(CONVERGE, "-e", extra, *args)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, f"site.yml accepted {extra}:\n{out[-3000:]}"
     for text in expected:
@@ -69,6 +69,12 @@ def test_01_two_masters_refused():
 def test_02_quorum_above_sentinels_refused():
     _refused('{"redis_sentinel_quorum": 4}', "The quorum is higher than the number of Sentinels",
              "set redis_sentinel_quorum to at most 3")
+
+
+def test_02b_limit_without_sentinels_refused():
+    # A limited run cannot ask the other Sentinels who the master is.
+    _refused("{}", "--limit leaves out the Sentinel host(s) sentinel-node1, sentinel-node3", "Run it without",
+             args=("--limit", "sentinel-node2"))
 
 
 def test_03_settled_with_bootstrap_master(group):
