@@ -15,7 +15,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/hardened-redis-sanity
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/hardened-redis-$(VERSION).tar.gz
-SCENARIOS   ?= default sentinel backup rolling chaos
+SCENARIOS   ?= default sentinel backup rolling tls chaos
 SCENARIO    ?= default
 PYTEST_ARGS ?=
 
@@ -98,6 +98,13 @@ bench-converge: build images
 
 bench-backup: build
 	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3) --write-docs
+
+# The attack suite and TLS end to end (molecule tls) rendered as
+# docs/security.md: attack, expected, observed, pass; date and machine.
+.PHONY: security-report
+security-report: build images
+	rm -rf $$HOME/.ansible/collections/ansible_collections/hardened .ansible/collections/ansible_collections/hardened
+	$(BIN)/python bench/security.py
 
 # One kill -9 of the master in the running lab (make lab) while a writer runs:
 # the timeline (detection, promotion, writes resumed, rejoin) and writes lost.
