@@ -361,7 +361,7 @@ def test_04_switchover_over_tls(group):
     master = group.wait_settled(timeout=60)
     assert master == STATE.get("after_kill")
     target = sorted(n for n in NODES if n != master)[0]
-    pause = int(group.master_record(master)["down-after-milliseconds"]) * 3 // 4
+    pause = int(group.master_record(master)["down-after-milliseconds"]) * 9 // 10
     result_file = EPHEMERAL / "switchover.json"
     result_file.unlink(missing_ok=True)
     writer = Writer(group, "switchover")
