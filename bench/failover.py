@@ -255,7 +255,9 @@ def print_timeline(row: dict):
 
 
 def kill_table(profile: str, down_after: int, rows: list[dict]) -> str:
-    lines = [f"Profile `{profile}` (down-after-milliseconds {down_after}), {len(rows)} kills:", "",
+    lines = [f"Profile `{profile}` (down-after-milliseconds {down_after}), {len(rows)} kills. t=0 is when the controller "
+             "ran the kill (`docker exec ... systemctl kill --signal=KILL`, which itself takes 0.1-0.3 s here), so a write "
+             "in flight can still be acknowledged just after t=0:", "",
              "| seconds after the kill | p50 | p95 | max |", "|---|---|---|---|"]
     for label, key in (("write outage seen by redis-py", "outage"), ("detection (+sdown)", "sdown"),
                        ("agreement (+odown)", "odown"), ("election (+elected-leader)", "elected"),

@@ -494,6 +494,27 @@ def test_05_live_acl_change_at_vvv_leaks_nothing(group):
     assert not in_ps, f"secrets on a command line: {in_ps}"
 
 
+def test_05b_operator_playbooks_over_tls(group):
+    """status and switchover, the operator's playbooks, reach TLS-only Sentinels and nodes."""
+    master = group.wait_settled(timeout=60)
+    target = sorted(n for n in NODES if n != master)[0]
+    status_json = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "status.json")
+    status = run_playbook("hardened.redis.status", "-e", f"status_json={status_json}")
+    report = read_json(status_json) if os.path.exists(status_json) else {}
+    switch = run_playbook("hardened.redis.switchover", "-e", f"target={target}")
+    STATE["outputs"] = STATE.get("outputs", []) + [status.stdout + status.stderr, switch.stdout + switch.stderr]
+    now = group.wait_settled(timeout=60)
+    ok = (status.returncode == 0 and report.get("master_host") == master and report.get("worst") != "CRIT"
+          and switch.returncode == 0 and now == target)
+    record("TLS end to end", "hardened.redis.status, then hardened.redis.switchover -e target=HOST (TLS-only Sentinels)",
+           "the report names the master, nothing CRIT; the target becomes master",
+           f"status rc {status.returncode}, master {report.get('master_host')}, worst {report.get('worst')}; "
+           f"switchover rc {switch.returncode}, {master} -> {now}", ok)
+    assert status.returncode == 0 and report.get("master_host") == master, status.stdout[-4000:]
+    assert report.get("worst") != "CRIT", report.get("checks")
+    assert switch.returncode == 0 and now == target, switch.stdout[-4000:]
+
+
 def test_06_converge_again_changes_nothing(group):
     master = group.wait_settled(timeout=60)
     before = {n: group.master_record(n) for n in NODES}
