@@ -21,23 +21,15 @@ import datetime
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "reliability.md")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchdocs import commit_id, run_scenario, sh  # noqa: E402  pylint: disable=wrong-import-position
 FAULTS = 6
 HOST_FILE = "reliability-host.json"
-
-
-def sh(*argv: str) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT).stdout.strip()
-    except OSError:
-        return ""
 
 
 def machine(built_from: str | None = None) -> dict:
@@ -56,7 +48,6 @@ def machine(built_from: str | None = None) -> dict:
     if os.path.exists("/etc/os-release"):
         with open("/etc/os-release", encoding="utf-8") as f:
             distro = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line).get("PRETTY_NAME", "").strip('"')
-    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -66,32 +57,8 @@ def machine(built_from: str | None = None) -> dict:
         "docker": sh("docker", "version", "--format", "{{.Server.Version}}"),
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": built_from or sh("git", "rev-parse", "--short", "HEAD") + dirty,
+        "commit": built_from or commit_id(),
     }
-
-
-def image(release: str) -> str:
-    return sh("bash", os.path.join(ROOT, "tests", "lab", "build-image.sh"), release)
-
-
-def run_chaos(ephemeral: str, log_path: str) -> tuple[int, float]:
-    """`molecule test -s chaos`, its output on the console and in log_path."""
-    env = dict(os.environ, MOLECULE_EPHEMERAL_DIRECTORY=ephemeral, ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
-               ANSIBLE_PIPELINING="True")
-    env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
-    for release in ("bookworm", "trixie"):  # Molecule validates every scenario's molecule.yml
-        var = f"HARDENED_REDIS_IMAGE_{release.upper()}"
-        env[var] = env.get(var) or image(release)
-    molecule = shutil.which("molecule", path=env["PATH"]) or "molecule"
-    started = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log, \
-            subprocess.Popen([molecule, "test", "-s", "chaos"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
-        rc = proc.wait()
-    return rc, time.monotonic() - started
 
 
 def cell(value, digits: int = 2) -> str:
@@ -195,7 +162,7 @@ def main() -> int:
         os.makedirs(ephemeral)
         results = os.path.join(ephemeral, "chaos-results.json")
         # The log outside the ephemeral folder, which Molecule prunes on destroy.
-        rc, took = run_chaos(ephemeral, os.path.join(base, "molecule.log"))
+        rc, took = run_scenario("chaos", ephemeral, os.path.join(base, "molecule.log"))
         # Molecule prunes its ephemeral folder: the machine is kept beside the rows after the run.
         host["took_s"] = round(took, 1)
         with open(os.path.join(ephemeral, HOST_FILE), "w", encoding="utf-8") as f:

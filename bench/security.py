@@ -19,41 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "security.md")
-
-
-def sh(*argv: str) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT).stdout.strip()
-    except OSError:
-        return ""
-
-
-def run_scenario(ephemeral: str, log_path: str) -> tuple[int, float]:
-    """`molecule test -s tls`, its output on the console and in log_path."""
-    env = dict(os.environ, MOLECULE_EPHEMERAL_DIRECTORY=ephemeral, ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
-               ANSIBLE_PIPELINING="True")
-    env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")
-    for release in ("bookworm", "trixie"):  # Molecule validates every scenario's molecule.yml
-        var = f"HARDENED_REDIS_IMAGE_{release.upper()}"
-        env[var] = env.get(var) or sh("bash", os.path.join(ROOT, "tests", "lab", "build-image.sh"), release)
-    molecule = shutil.which("molecule", path=env["PATH"]) or "molecule"
-    started = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log, \
-            subprocess.Popen([molecule, "test", "-s", "tls"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
-        rc = proc.wait()
-    return rc, time.monotonic() - started
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchdocs import commit_id, run_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def cell(text) -> str:
@@ -140,7 +112,7 @@ def main() -> int:
             return 2
         ephemeral = tempfile.mkdtemp(prefix="hardened-redis-tls-")
         results = os.path.join(ephemeral, "security-results.json")
-        rc, took = run_scenario(ephemeral, os.path.join(ephemeral, "molecule.log"))
+        rc, took = run_scenario("tls", ephemeral, os.path.join(ephemeral, "molecule.log"))
     if not os.path.exists(results):
         print(f"security.py: no results in {results} (molecule rc {rc}); {args.out} left as it was",
               file=sys.stderr)
@@ -150,9 +122,8 @@ def main() -> int:
     if not doc.get("rows"):
         print(f"security.py: {results} has no rows; {args.out} left as it was", file=sys.stderr)
         return 1
-    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     with open(args.out, "w", encoding="utf-8") as f:
-        f.write(render(doc, rc, took, sh("git", "rev-parse", "--short", "HEAD") + dirty))
+        f.write(render(doc, rc, took, commit_id()))
     failed = [r for r in doc["rows"] if not r["pass"]]
     print(f"[security] {args.out} written from {results}: {len(doc['rows']) - len(failed)} passed,"
           f" {len(failed)} failed")
