@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 _CREDS_LINK = Path(tempfile.mkdtemp(prefix="hredis-bench-"))
 
 from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
-from sentinel_lab import MASTER_NAME, Group, Writer, wait_for  # noqa: E402  pylint: disable=wrong-import-position
+from sentinel_lab import MASTER_NAME, Group, Writer  # noqa: E402  pylint: disable=wrong-import-position
 
 EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave",
           "+promoted-slave", "+switch-master", "+convert-to-slave", "-sdown")
@@ -139,13 +139,10 @@ def kill_once(group: Group, events: EventLog, tag: str) -> dict:
         writer.wait_acks(200, timeout=30)
         killed = time.monotonic()
         group.kill_data_node(old)
-        new = wait_for("Sentinels agree on a new master",
-                       lambda: ([m] if (m := group.agreed_master()) not in (None, old) else f"master {m}"), 60)[0]
+        new = group.wait_new_master(old, 60)
         writer.wait_acks(200, timeout=60)
         try:
-            wait_for(f"{old} rejoins as a replica of {new}",
-                     lambda: (group.replication(old).get("master_host") == group.ip[new]
-                              and group.replication(old).get("master_link_status") == "up") or "not yet", 120, 0.1)
+            group.wait_rejoined(old, new, 120)
         except AssertionError:
             diagnose(group, old, new)
             raise

@@ -58,14 +58,6 @@ def _others(master: str) -> list[str]:
     return [n for n in NODES if n != master]
 
 
-def _rejoined(group: Group, node: str, master: str):
-    """Probe: `node` replicates from `master` with its link up."""
-    info = group.replication(node)
-    if info.get("role") == "slave" and info.get("master_host") == group.ip[master] and info.get("master_link_status") == "up":
-        return True
-    return f"{node}: role {info.get('role')} master {info.get('master_host')} link {info.get('master_link_status')}"
-
-
 def _new_master(group: Group, old: str, among: list[str] | None = None, timeout: float = 30) -> str:
     """Wait until the Sentinels of `among` (default: all) agree on a master other than `old`."""
     among = among or NODES
@@ -192,7 +184,7 @@ def test_02_container_kill(group):
         started_at = time.monotonic()
         # Sentinel and redis.conf know the node by its address: it must keep it.
         assert container_ip(old) == old_ip, f"{old} came back with another address"
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: _rejoined(group, old, new), 90)
+        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 90)
         final = group.wait_settled(timeout=60)
         healthy_at = time.monotonic()
         writer.wait_acks(100, timeout=30)
@@ -222,7 +214,7 @@ def test_03_sigstop_sigcont(group):
             new = _new_master(group, old)
             failover_s = time.monotonic() - stopped_at
             other = [n for n in NODES if n not in (old, new)][0]
-            wait_for(f"{other} replicates from {new}", lambda: _rejoined(group, other, new), 60)
+            wait_for(f"{other} replicates from {new}", lambda: group.rejoined(other, new), 60)
             writer.wait_acks(100, timeout=60)
             queued["new"] = QueuedWrite(group.ip[old], "chaos:queued-new").connect(wait_auth=False).send()
         finally:
@@ -245,7 +237,7 @@ def test_03_sigstop_sigcont(group):
                 return True if kind == "READONLY" else kind
         wait_for(f"{old} refuses writes with READONLY (converted to a replica)", probe, 60, 0.05)
         converted_at = time.monotonic()
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: _rejoined(group, old, new), 60)
+        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 60)
         final = group.wait_settled(timeout=60)
         healthy_at = time.monotonic()
         writer.wait_acks(100, timeout=30)
@@ -290,14 +282,14 @@ def test_04_partition(group):
             new = _new_master(group, old, among=majority)
             failover_s = time.monotonic() - cut_at
             other = [n for n in majority if n != new][0]
-            wait_for(f"{other} replicates from {new}", lambda: _rejoined(group, other, new), 60)
+            wait_for(f"{other} replicates from {new}", lambda: group.rejoined(other, new), 60)
             # The controller still reaches the isolated node; its own Sentinel still names it.
             still_master = group.replication(old).get("role")
             own_sentinel = group.sentinel_master(old)
         finally:
             partition(group, old, heal=True)
             healed_at = time.monotonic()
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: _rejoined(group, old, new), 90)
+        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 90)
         final = group.wait_settled(timeout=90)
         healthy_at = time.monotonic()
         writer.wait_acks(300, timeout=60)
@@ -334,7 +326,7 @@ def test_05_sentinels_down(group):
         new = _new_master(group, old, among=live)
         failover_s = time.monotonic() - killed_at
         writer.wait_acks(300, timeout=60)
-        wait_for(f"{old} (restarted by systemd) rejoins as a replica of {new}", lambda: _rejoined(group, old, new), 90)
+        wait_for(f"{old} (restarted by systemd) rejoins as a replica of {new}", lambda: group.rejoined(old, new), 90)
         # Two Sentinels down: the last one alone can authorise nothing.
         second_down = live[0]
         group.docker(second_down, "systemctl", "stop", SENTINEL_UNIT)

@@ -139,6 +139,21 @@ class Group:
         wait_for("group settled", probe, timeout)
         return self.agreed_master()
 
+    def wait_new_master(self, old: str, timeout: float = 30.0) -> str:
+        """The master every Sentinel agrees on, once it is not ``old``."""
+        return wait_for("Sentinels agree on a new master",
+                        lambda: ([m] if (m := self.agreed_master()) not in (None, old) else f"master {m}"), timeout)[0]
+
+    def rejoined(self, node: str, master: str):
+        """Probe: ``node`` replicates from ``master`` with its link up (True), else what it says."""
+        info = self.replication(node)
+        if info.get("role") == "slave" and info.get("master_host") == self.ip[master] and info.get("master_link_status") == "up":
+            return True
+        return f"{node}: role {info.get('role')} master {info.get('master_host')} link {info.get('master_link_status')}"
+
+    def wait_rejoined(self, node: str, master: str, timeout: float = 90.0):
+        wait_for(f"{node} rejoins as a replica of {master}", lambda: self.rejoined(node, master), timeout, 0.1)
+
     def missing(self, master: str, keys: list[str]) -> list[str]:
         client = self.node(master)
         lost = []

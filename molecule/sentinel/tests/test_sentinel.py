@@ -98,8 +98,7 @@ def test_04_kill_master(group):
         writer.wait_acks(300, timeout=30)
         killed_at = time.monotonic()
         group.kill_data_node(old)
-        new = wait_for("Sentinels agree on a new master",
-                       lambda: ([m] if (m := group.agreed_master()) not in (None, old) else f"master {m}"), 30)[0]
+        new = group.wait_new_master(old)
         switched_at = time.monotonic()
         writer.wait_acks(300, timeout=60)
         # One master, the other replica re-pointed, CKQUORUM OK everywhere
@@ -114,9 +113,7 @@ def test_04_kill_master(group):
         assert new in masters and set(masters) <= {new, old}, f"masters seen: {masters}"
         # The old node comes back by itself (systemd Restart=always after
         # RestartSec > down-after) and Sentinel turns it into a replica.
-        wait_for(f"{old} rejoins as a replica of {new}",
-                 lambda: (group.replication(old).get("master_host") == group.ip[new]
-                          and group.replication(old).get("master_link_status") == "up") or "not yet", 90)
+        group.wait_rejoined(old, new, 90)
         rejoined_at = time.monotonic()
         group.wait_settled(timeout=60)
         assert _masters(group) == [new]

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from sentinel_lab import Group, Writer, read_json, recap, run_playbook, secret, wait_for
+from sentinel_lab import Group, Writer, read_json, recap, run_playbook, secret
 
 NODES = ["tls-node1", "tls-node2", "tls-node3"]
 ATTACKER = "tls-attacker"
@@ -327,13 +327,10 @@ def test_03_kill_master_over_tls(group):
         writer.wait_acks(200, timeout=30)
         killed_at = time.monotonic()
         group.kill_data_node(old)
-        new = wait_for("Sentinels agree on a new master",
-                       lambda: ([m] if (m := group.agreed_master()) not in (None, old) else f"master {m}"), 30)[0]
+        new = group.wait_new_master(old)
         switched_at = time.monotonic()
         writer.wait_acks(200, timeout=60)
-        wait_for(f"{old} rejoins as a replica of {new} over TLS",
-                 lambda: (group.replication(old).get("master_host") == group.ip[new]
-                          and group.replication(old).get("master_link_status") == "up") or "not yet", 90)
+        group.wait_rejoined(old, new, 90)
         rejoined_at = time.monotonic()
         group.wait_settled(timeout=60)
         masters = _masters(group)
