@@ -106,6 +106,13 @@ security-report: build images
 	rm -rf $$HOME/.ansible/collections/ansible_collections/hardened .ansible/collections/ansible_collections/hardened
 	$(BIN)/python bench/security.py
 
+# redis-benchmark SET/GET against the hardened node (plaintext and TLS) and
+# Debian's stock config, one container of its own; EXPLAIN=1 adds servers that
+# differ from stock by one setting. Writes its section of docs/benchmarks.md.
+.PHONY: bench-hardening
+bench-hardening: build images
+	$(BIN)/python bench/hardening.py --runs $(or $(RUNS),3) $(if $(EXPLAIN),--explain) --write-docs
+
 # One kill -9 of the master in the running lab (make lab) while a writer runs:
 # the timeline (detection, promotion, writes resumed, rejoin) and writes lost.
 .PHONY: lab-drill bench-failover
