@@ -178,8 +178,8 @@ def diagnose(group: Group, old: str, new: str):
     """What the old master and the Sentinels say, for a rejoin that did not happen."""
     print(f"--- {old} did not rejoin {new}: diagnostics", flush=True)
     for label, probe in (("old node replication", lambda: group.replication(old)),
-                         ("old node unit", lambda: group.docker(old, "systemctl", "show", "-p", "ActiveState,NRestarts,ExecMainStartTimestamp",
-                                                                 "redis-hardened@main.service", check=False)),
+                         ("old node unit", lambda: group.docker(old, "systemctl", "show", "-p", "ActiveState,NRestarts",
+                                                                "redis-hardened@main.service", check=False)),
                          ("old node log", lambda: group.docker(old, "tail", "-n", "25", "/var/log/redis/redis-main.log", check=False))):
         try:
             print(f"{label}: {probe()}")

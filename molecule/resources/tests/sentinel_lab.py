@@ -139,6 +139,17 @@ class Group:
         wait_for("group settled", probe, timeout)
         return self.agreed_master()
 
+    def masters(self) -> list[str]:
+        """Nodes that answer and say role master (a node that is down is skipped)."""
+        found = []
+        for n in self.names:
+            try:
+                if self.replication(n).get("role") == "master":
+                    found.append(n)
+            except (redis.RedisError, OSError):  # the killed node may be down
+                pass
+        return found
+
     def wait_new_master(self, old: str, timeout: float = 30.0) -> str:
         """The master every Sentinel agrees on, once it is not ``old``."""
         return wait_for("Sentinels agree on a new master",

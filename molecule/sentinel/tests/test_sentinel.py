@@ -49,18 +49,6 @@ def _refused(extra: str, *expected: str, args: tuple = ()):
     assert counts and all(c.get("changed", 0) == 0 for c in counts.values()), counts
 
 
-def _masters(group) -> list[str]:
-    """Nodes that answer and say role master (a node that is down is skipped)."""
-    found = []
-    for n in NODES:
-        try:
-            if group.replication(n).get("role") == "master":
-                found.append(n)
-        except Exception:  # pylint: disable=broad-except  # the killed node may be down
-            pass
-    return found
-
-
 def test_01_two_masters_refused():
     # redis_role=master as an extra var marks every data node: 3 masters.
     _refused('{"redis_role": "master"}', "3 hosts are marked redis_role=master", "mark at most one")
@@ -109,14 +97,14 @@ def test_04_kill_master(group):
         # No third node ever claims to be master. The killed node itself comes
         # back after RestartSec still configured as a master (Redis has no way
         # to know better) until Sentinel converts it, a few seconds later.
-        masters = _masters(group)
+        masters = group.masters()
         assert new in masters and set(masters) <= {new, old}, f"masters seen: {masters}"
         # The old node comes back by itself (systemd Restart=always after
         # RestartSec > down-after) and Sentinel turns it into a replica.
         group.wait_rejoined(old, new, 90)
         rejoined_at = time.monotonic()
         group.wait_settled(timeout=60)
-        assert _masters(group) == [new]
+        assert group.masters() == [new]
         writer.wait_acks(100, timeout=30)
     finally:
         writer.stop()

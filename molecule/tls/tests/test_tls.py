@@ -303,17 +303,6 @@ def test_02_attacks_from_another_host(group):
 
 
 # -- 3. kill -9 over TLS --------------------------------------------------------
-def _masters(group) -> list[str]:
-    found = []
-    for n in NODES:
-        try:
-            if group.replication(n).get("role") == "master":
-                found.append(n)
-        except Exception:  # pylint: disable=broad-except  # the killed node may be down
-            pass
-    return found
-
-
 def _restarts(group, name) -> int:
     return int(group.docker(name, "systemctl", "show", "-p", "NRestarts", "--value", UNIT))
 
@@ -333,7 +322,7 @@ def test_03_kill_master_over_tls(group):
         group.wait_rejoined(old, new, 90)
         rejoined_at = time.monotonic()
         group.wait_settled(timeout=60)
-        masters = _masters(group)
+        masters = group.masters()
         writer.wait_acks(100, timeout=30)
     finally:
         writer.stop()
