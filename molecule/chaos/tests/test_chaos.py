@@ -184,7 +184,7 @@ def test_02_container_kill(group):
         started_at = time.monotonic()
         # Sentinel and redis.conf know the node by its address: it must keep it.
         assert container_ip(old) == old_ip, f"{old} came back with another address"
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 90)
+        group.wait_rejoined(old, new, 90)
         final = group.wait_settled(timeout=60)
         healthy_at = time.monotonic()
         writer.wait_acks(100, timeout=30)
@@ -214,7 +214,7 @@ def test_03_sigstop_sigcont(group):
             new = _new_master(group, old)
             failover_s = time.monotonic() - stopped_at
             other = [n for n in NODES if n not in (old, new)][0]
-            wait_for(f"{other} replicates from {new}", lambda: group.rejoined(other, new), 60)
+            group.wait_rejoined(other, new, 60)
             writer.wait_acks(100, timeout=60)
             queued["new"] = QueuedWrite(group.ip[old], "chaos:queued-new").connect(wait_auth=False).send()
         finally:
@@ -237,7 +237,7 @@ def test_03_sigstop_sigcont(group):
                 return True if kind == "READONLY" else kind
         wait_for(f"{old} refuses writes with READONLY (converted to a replica)", probe, 60, 0.05)
         converted_at = time.monotonic()
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 60)
+        group.wait_rejoined(old, new, 60)
         final = group.wait_settled(timeout=60)
         healthy_at = time.monotonic()
         writer.wait_acks(100, timeout=30)
@@ -282,14 +282,14 @@ def test_04_partition(group):
             new = _new_master(group, old, among=majority)
             failover_s = time.monotonic() - cut_at
             other = [n for n in majority if n != new][0]
-            wait_for(f"{other} replicates from {new}", lambda: group.rejoined(other, new), 60)
+            group.wait_rejoined(other, new, 60)
             # The controller still reaches the isolated node; its own Sentinel still names it.
             still_master = group.replication(old).get("role")
             own_sentinel = group.sentinel_master(old)
         finally:
             partition(group, old, heal=True)
             healed_at = time.monotonic()
-        wait_for(f"{old} rejoins as a replica of {new}", lambda: group.rejoined(old, new), 90)
+        group.wait_rejoined(old, new, 90)
         final = group.wait_settled(timeout=90)
         healthy_at = time.monotonic()
         writer.wait_acks(300, timeout=60)
