@@ -14,6 +14,9 @@
 * ``parse_replicas(info)``: the ``slaveN`` entries of INFO replication.
 * ``select_target(...)``, ``sentinel_order(...)``: which replica a
   switchover promotes, the way Sentinel ranks replicas.
+* ``group_verdict(answers, expected=0)``: THE rule for who the master of a
+  group is, from every Sentinel's answer. Every module and playbook that
+  needs "who is master" takes it from here (through ``sentinel_info``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -286,3 +289,69 @@ def host_addresses(host):
     except (socket.error, UnicodeError):
         pass
     return found
+
+
+# -- the one rule: who is master ------------------------------------------
+
+NO_AGREED_MASTER = 'no agreed master'
+
+
+def group_verdict(answers, expected=0):
+    """The group's master by one rule, from the Sentinels' answers.
+
+    answers:  one dict per Sentinel asked: ``sentinel`` (``ip:port``),
+              ``reachable`` (bool), ``master`` (``ip:port`` it names, or None
+              when it does not monitor the group or did not answer),
+              optionally ``known_sentinels`` (``num-other-sentinels`` + 1 as
+              that Sentinel reports it) and ``error`` (text, no secret).
+    expected: how many Sentinels the group has when the caller knows (for
+              example the inventory's count); 0 when it does not.
+
+    The group size is the largest of ``expected``, the number of Sentinels
+    asked and what any Sentinel says it knows. The master is agreed when
+    more than half of that size answered and named the same address. A
+    majority that agrees while a minority names another address is still
+    an agreed master (a Sentinel that missed the last failover catches up
+    by itself), and ``unanimous`` is then false.
+
+    Returns a dict: ``agreed`` (bool), ``master`` (``ip:port`` or None),
+    ``votes`` ({``ip:port``: count}), ``size``, ``majority``, ``answered``,
+    ``unanimous`` (every answering Sentinel named the master), ``reason``
+    (one line: why there is or is not an agreed master, each Sentinel's
+    answer named) and ``answers`` (as given, in the given order).
+    """
+    answers = list(answers)
+    size = max([int(expected or 0), len(answers)]
+               + [int(a.get('known_sentinels') or 0) for a in answers if a.get('reachable')])
+    majority = size // 2 + 1
+    votes = {}
+    answered = 0
+    for a in answers:
+        if a.get('reachable'):
+            answered += 1
+            if a.get('master'):
+                votes[a['master']] = votes.get(a['master'], 0) + 1
+    best = None
+    if votes:
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        if ranked[0][1] >= majority and (len(ranked) == 1 or ranked[1][1] < ranked[0][1]):
+            best = ranked[0][0]
+    said = '; '.join(_answer_text(a) for a in answers) or 'no Sentinel asked'
+    if best is not None:
+        unanimous = votes[best] == answered
+        reason = '%d of %d Sentinels name %s (majority %d): %s' % (votes[best], size, best, majority, said)
+    else:
+        unanimous = False
+        reason = '%s: %d of %d Sentinels answered, a majority (%d) must name the same master: %s' % (
+            NO_AGREED_MASTER, answered, size, majority, said)
+    return dict(agreed=best is not None, master=best, votes=votes, size=size, majority=majority,
+                answered=answered, unanimous=unanimous, reason=reason, answers=answers)
+
+
+def _answer_text(answer):
+    who = answer.get('sentinel') or '?'
+    if not answer.get('reachable'):
+        return '%s did not answer (%s)' % (who, answer.get('error') or 'unreachable')
+    if not answer.get('master'):
+        return '%s names no master (%s)' % (who, answer.get('error') or 'does not monitor the group')
+    return '%s names %s' % (who, answer['master'])
