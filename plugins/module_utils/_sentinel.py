@@ -295,6 +295,17 @@ def host_addresses(host):
 
 NO_AGREED_MASTER = 'no agreed master'
 
+# A planned switchover pauses writes on the master for at most this share of
+# the master's down-after-milliseconds: while writes are paused Sentinel's
+# hello PUBLISH to the master waits and its PINGs queue behind it, so a pause
+# as long as down-after would make the Sentinels start a failover of their own.
+PAUSE_SHARE = (9, 10)
+
+
+def default_pause_ms(down_after_ms):
+    """The longest write pause (ms) of a switchover for a master's down-after-milliseconds."""
+    return int(down_after_ms) * PAUSE_SHARE[0] // PAUSE_SHARE[1]
+
 
 def group_verdict(answers, expected=0):
     """The group's master by one rule, from the Sentinels' answers.

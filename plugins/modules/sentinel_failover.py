@@ -19,23 +19,45 @@ description:
     who is master.
   - Does nothing (RV(changed=false)) when the target already is the master, or
     when the master is not on O(avoid_host).
-  - "Steps: check the target is a replica with its link up and Sentinel sees it
-    so; make it the only replica Sentinel may choose by setting C(replica-priority)
-    to V(0) on the other replicas (C(CONFIG SET), originals remembered) and wait
-    until Sentinel has read that (its C(INFO) period is 10 seconds); wait for
-    Sentinel's next periodic C(INFO) of the target (up to 10 seconds, see notes) and
-    pause writes on the master with C(CLIENT PAUSE <pause_timeout> WRITE) about half
-    a second after it; wait until the target's replication offset equals the
-    master's; C(SENTINEL FAILOVER); wait until the target reports role master;
-    turn the old master into a replica of the target (C(REPLICAOF), C(CONFIG REWRITE)),
-    as Sentinel itself would only about 10 seconds later; C(CLIENT UNPAUSE); wait
-    until the old master and the other replicas replicate from the target with
-    their link up and every reachable Sentinel names the target; restore every
-    C(replica-priority) it changed."
-  - On any refusal or timeout (target not a replica or not in sync, C(NOGOODSLAVE),
-    C(INPROG), Sentinels that disagree, ...) the task fails with the cause,
-    unpauses the master and restores every setting it changed. If the failure
-    happens before C(SENTINEL FAILOVER) was sent, the old master keeps serving.
+  - "Steps: ask every Sentinel the one you connect to knows, and refuse unless a
+    majority of them answer and every one that answers names the same master
+    (each answer is named in the refusal); undo what an earlier run that did not
+    finish left behind (see the journal below); check the target is a replica
+    with its link up and Sentinel sees it so; write the journal; make the target
+    the only replica Sentinel may choose by setting C(replica-priority) to V(0) on
+    the other replicas and wait until Sentinel has read that (its C(INFO) period
+    is 10 seconds); wait for Sentinel's next periodic C(INFO) of the target (up to
+    10 seconds, see notes), then pause writes on the master with
+    C(CLIENT PAUSE <pause_timeout> WRITE) and fence them (C(min-replicas-to-write)
+    set above any replica count, so that the master refuses writes with
+    C(NOREPLICAS) once the pause runs out); wait until the target's replication
+    offset equals the master's; C(SENTINEL FAILOVER); watch the outcome; once the
+    target is master of this failover, turn the old master into its replica
+    (C(REPLICAOF), C(CONFIG REWRITE)), as Sentinel itself would only about 10
+    seconds later, lift the fence and C(CLIENT UNPAUSE); wait until the old
+    master and the other replicas replicate from the target with their link up
+    and every reachable Sentinel names the target; restore every
+    C(replica-priority) it changed; remove the journal."
+  - "The old master never accepts a write the new master may not have: until the
+    outcome is certain its writes are paused, and refused after the pause ran
+    out. If the target stalls or dies and Sentinel gives up (C(-failover-abort-*),
+    seen at once through Sentinel's events and flags), the fence is lifted, writes
+    resume on the old master, every setting is restored and the task fails with
+    Sentinel's cause and RV(changed=false)."
+  - On any refusal or timeout before C(SENTINEL FAILOVER) (target not a replica or
+    not in sync, C(INPROG), Sentinels that disagree or do not answer, ...) the task
+    fails with the cause, unpauses the master and restores every setting it changed;
+    the old master keeps serving.
+  - "The journal: before it changes anything, the module keeps what it will change
+    (the replicas' original C(replica-priority) and the master's
+    C(min-replicas-to-write)) in the key C(hardened-redis:switchover:<master_name>)
+    on the master, so that it is replicated and survives a failover. A detached
+    watchdog process undoes the switchover from it if the module's own process
+    dies (it waits for Sentinel's outcome first); if the watchdog cannot, the next
+    run of the module does it before anything else and reports it in RV(recovered).
+    The key is removed at the end."
+  - Every call to a data node while writes are paused is bounded by what is left of
+    the pause, so a stalled node cannot stretch it.
 author:
   - hardened.redis developers (@hardened-redis)
 options:
@@ -68,7 +90,10 @@ options:
     description:
       - ACL user for the data nodes (master and replicas).
       - Needs C(INFO), C(PING), C(CONFIG GET), C(CONFIG SET), C(CONFIG REWRITE),
-        C(CLIENT PAUSE), C(CLIENT UNPAUSE) and C(REPLICAOF).
+        C(CLIENT PAUSE), C(CLIENT UNPAUSE), C(REPLICAOF), and C(GET), C(SET), C(DEL)
+        on the key C(hardened-redis:switchover:*) (the journal), for example
+        C(+info +ping +config|get +config|set +config|rewrite +client|pause
+        +client|unpause +replicaof ~hardened-redis:* +get +set +del).
     type: str
   redis_password:
     description:
@@ -90,8 +115,12 @@ options:
         C(PING)s queue behind it, so Sentinels would consider the master down
         and start a failover of their own.
       - The target must be in sync within half of it.
+      - Defaults to 9/10 of the master's C(down-after-milliseconds) as Sentinel
+        reports it (900 with the C(fast) profile, 4500 with C(default)).
+      - If the outcome is still unknown when the pause runs out, the old master
+        refuses writes (C(NOREPLICAS)) instead of accepting them, until Sentinel
+        has promoted the target or given up.
     type: int
-    default: 5000
 extends_documentation_fragment:
   - hardened.redis.connection.sentinel
   - hardened.redis.connection
@@ -108,6 +137,11 @@ notes:
     still report the link down. The module waits up to 25 seconds (within
     O(timeout)) for Sentinel to see the target as a healthy replica before it
     refuses; nothing is changed while it waits.
+  - Once C(SENTINEL FAILOVER) was sent, the module waits for its outcome at least
+    until Sentinel's own C(failover-timeout) has passed (Sentinel gives up by then),
+    even past O(timeout), because leaving earlier would leave the old master refusing writes.
+  - The Sentinel user (O(login_user)) also needs C(PSUBSCRIBE) to see Sentinel's
+    abort events at once; without it aborts are seen from Sentinel's flags.
   - The connection options (O(login_host), O(login_port) default V(26379),
     O(login_user), O(login_password), TLS) are those of a Sentinel. The other
     Sentinels are found with C(SENTINEL SENTINELS) and reached with the same
@@ -190,6 +224,20 @@ write_pause:
   returned: always
   type: float
   sample: 0.31
+write_refused:
+  description:
+    - Seconds the old master refused writes (C(NOREPLICAS)) after the write pause ran
+      out, while the outcome of the failover was unknown (a stalled target). V(0) in
+      a clean switchover.
+  returned: always
+  type: float
+  sample: 0.0
+recovered:
+  description: What the module undid of an earlier run that did not finish (from its journal), before its own switchover.
+  returned: always
+  type: list
+  elements: str
+  sample: ["replica-priority 100 restored on 10.0.0.13:6379"]
 timeline:
   description:
     - Seconds from the start of the write pause to each step of the switchover.
@@ -242,6 +290,9 @@ sentinels:
   sample: ["10.0.0.21:26379", "10.0.0.22:26379", "10.0.0.23:26379"]
 '''
 
+import json
+import os
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -253,8 +304,10 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     describe_target,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
-    host_addresses,
     address,
+    default_pause_ms,
+    group_verdict,
+    host_addresses,
     pairs,
     select_target,
 )
@@ -273,6 +326,16 @@ STALE_VIEW_WAIT = 25
 # Sentinel's next periodic INFO (every 10 s outside a failover).
 INFO_PHASE_MS = 550
 INFO_ALIGN_WAIT = 12
+# The fence: with min-replicas-to-write above any possible replica count the
+# old master refuses every write (NOREPLICAS) until it is lifted. Unlike
+# CLIENT PAUSE it does not run out by itself, so writes stay refused, not
+# accepted and then discarded, while the outcome of the failover is unknown.
+FENCE = 2147483647
+# Longest single call to a node while the outcome is being watched.
+CALL_LIMIT = 1.0
+# The journal: what the switchover changed, kept on the master (replicated)
+# so that a run killed half-way is undone by the next run or the watchdog.
+JOURNAL_KEY = 'hardened-redis:switchover:%s'
 
 
 class Abort(Exception):
@@ -281,6 +344,10 @@ class Abort(Exception):
 
 class _Refused(Exception):
     """A refusal that waiting cannot change (passes through Switchover.wait)."""
+
+
+class _Hung(Exception):
+    """A call to a node did not answer within its budget."""
 
 
 class _NodeModule(object):
@@ -302,6 +369,10 @@ class _SentinelPeerModule(_NodeModule):
         self.params['login_unix_socket'] = None
 
 
+def _key(addr):
+    return '%s:%s' % (addr[0], addr[1])
+
+
 class Switchover(object):
 
     def __init__(self, module):
@@ -314,6 +385,8 @@ class Switchover(object):
         self.peer_module = _SentinelPeerModule(module)
         self.clients = {}
         self.changed_priorities = []   # [(ip, port, original)]
+        self.fenced = None             # (ip, port, original min-replicas-to-write) while the fence is up
+        self.journal = None            # what this run changed, as kept on the master
         self.paused_at = None
         self.pause_end = None
         self.unpaused_at = None
@@ -321,8 +394,13 @@ class Switchover(object):
         self.warnings = []
         self.sentinel = None
         self.sentinel_addrs = []
+        self.old = None
         self.old_s = None
         self.switched = False
+        self.promoted = False
+        self.pause_ms = None
+        self.failover_timeout = 60000
+        self.watchdog_fd = None
         self.result = {}
 
     # -- plumbing ---------------------------------------------------------
@@ -338,6 +416,37 @@ class Switchover(object):
         except Exception as exc:
             raise Abort('%s: %s' % (what, self._text(exc)))
 
+    def bounded(self, seconds, fn, *args):
+        """fn(*args), or _Hung when it has not returned within ``seconds``.
+
+        A node that is stopped (SIGSTOP) accepts connections and never
+        answers: its call is left behind in a daemon thread, whose pooled
+        connection is not reused, so the switchover keeps its own clock.
+        """
+        box = {}
+
+        def call():
+            try:
+                box['value'] = fn(*args)
+            except Exception as exc:  # handed to the caller
+                box['error'] = exc
+        worker = threading.Thread(target=call)
+        worker.daemon = True
+        worker.start()
+        worker.join(max(0.01, seconds))
+        if worker.is_alive():
+            raise _Hung('no answer within %.2f s' % max(0.01, seconds))
+        if 'error' in box:
+            raise box['error']
+        return box.get('value')
+
+    def budget(self):
+        """What a call may take now: the rest of the write pause while it runs, else CALL_LIMIT."""
+        now = time.monotonic()
+        if self.pause_end is not None and self.unpaused_at is None and now < self.pause_end:
+            return min(CALL_LIMIT, self.pause_end - now)
+        return CALL_LIMIT
+
     def _text(self, exc):
         text = to_native(exc)
         for secret in (self.p.get('login_password'), self.p.get('redis_password')):
@@ -347,6 +456,10 @@ class Switchover(object):
 
     def info(self, ip, port):
         return pairs(self.node(ip, port).info('replication'))
+
+    def binfo(self, addr):
+        """INFO replication of a node within budget()."""
+        return self.bounded(self.budget(), self.info, addr[0], addr[1])
 
     def wait(self, what, check, until=None):
         """Poll check() (truthy = done) until ``until`` (default: the task deadline).
@@ -365,7 +478,7 @@ class Switchover(object):
                 raise
             except Abort as exc:
                 last = to_native(exc)
-            except Exception as exc:  # redis-py connection and reply errors
+            except Exception as exc:  # redis-py connection and reply errors, _Hung
                 last = self._text(exc)
             if time.monotonic() >= until:
                 raise Abort('timed out waiting until %s%s' % (what, ' (last error: %s)' % last if last else ''))
@@ -375,6 +488,147 @@ class Switchover(object):
         addr = client.execute_command('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', self.name)
         return (addr[0], int(addr[1])) if addr else None
 
+    def master_state(self):
+        return pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+
+    # -- the Sentinels' verdict --------------------------------------------
+    def survey(self, here):
+        """group_verdict over this Sentinel and every peer it knows; the peers' clients."""
+        answers = []
+        peers = []
+        own = self.master_state()
+        answers.append(dict(sentinel=here, reachable=True, master=_opt_key(self.sentinel_master(self.sentinel)),
+                            known_sentinels=int(own.get('num-other-sentinels', 0)) + 1))
+        for s in self.sentinel.execute_command('SENTINEL', 'SENTINELS', self.name):
+            s = pairs(s)
+            peer = (s['ip'], int(s['port']))
+            try:
+                c = connect(self.peer_module, host=peer[0], port=peer[1])
+                m = pairs(c.execute_command('SENTINEL', 'MASTER', self.name))
+                answers.append(dict(sentinel=_key(peer), reachable=True, master=_opt_key(self.sentinel_master(c)),
+                                    known_sentinels=int(m.get('num-other-sentinels', 0)) + 1))
+                peers.append(c)
+            except Exception as exc:  # Abort from connect, or a reply error
+                answers.append(dict(sentinel=_key(peer), reachable=False, master=None, error=self._text(exc)))
+        self.sentinel_addrs[:] = [a['sentinel'] for a in answers]
+        return group_verdict(answers), peers
+
+    # -- the journal and recovery -----------------------------------------
+    def read_journal(self, addr):
+        try:
+            raw = self.node(*addr).get(JOURNAL_KEY % self.name)
+        except Exception as exc:
+            raise Abort('Cannot read the switchover journal (key %s) on %s: %s (redis_user needs +get +set +del '
+                        'on that key)' % (JOURNAL_KEY % self.name, _key(addr), self._text(exc)))
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            self.warnings.append('ignored an unreadable switchover journal (key %s) on %s' % (JOURNAL_KEY % self.name, _key(addr)))
+            return None
+
+    def write_journal(self, addr):
+        self.cmd(self.node(*addr), 'Cannot write the switchover journal (key %s) on %s (redis_user needs +get +set '
+                 '+del on that key)' % (JOURNAL_KEY % self.name, _key(addr)),
+                 'SET', JOURNAL_KEY % self.name, json.dumps(self.journal, sort_keys=True))
+
+    def recover(self, journal, until):
+        """Undo what a switchover run that did not finish left behind (see the journal).
+
+        Waits (until ``until``) for Sentinel to end a failover still in
+        progress; then the old master follows the master of record if that
+        is another node, its fence is lifted, writes are unpaused, the
+        replica priorities are restored (also in their files) and the
+        journal is removed. Returns what it did, as text.
+        """
+        done = []
+
+        def settled():
+            m = self.master_state()
+            return 'failover_in_progress' not in m.get('flags', '') and self.sentinel_master(self.sentinel)
+        record = self.wait('Sentinel ends the failover of %s' % self.name, settled, until=until)
+        old = tuple(journal.get('old') or ())
+        if old and tuple(record) != old:
+            def follows():
+                if self.bounded(CALL_LIMIT, self.info, old[0], old[1]).get('role') == 'master':
+                    self.bounded(CALL_LIMIT, self.node(*old).execute_command, 'REPLICAOF', record[0], str(record[1]))
+                    done.append('%s made a replica of %s' % (_key(old), _key(record)))
+                return True
+            self.wait('%s follows the master of record %s' % (_key(old), _key(record)), follows, until=until)
+        for ip, port, value in journal.get('fence') or []:
+            c = self.node(ip, port)
+            if c.config_get('min-replicas-to-write').get('min-replicas-to-write') == str(FENCE):
+                c.execute_command('CONFIG', 'SET', 'min-replicas-to-write', str(value))
+                done.append('write fence lifted on %s:%s (min-replicas-to-write %s)' % (ip, port, value))
+            try:
+                c.execute_command('CONFIG', 'REWRITE')
+            except Exception as exc:
+                self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+        if old:
+            try:
+                self.node(*old).execute_command('CLIENT', 'UNPAUSE')
+            except Exception as exc:
+                self.warnings.append('CLIENT UNPAUSE on %s failed: %s' % (_key(old), self._text(exc)))
+        for ip, port, value in journal.get('priorities') or []:
+            c = self.node(ip, port)
+            if c.config_get('replica-priority').get('replica-priority') == '0' and int(value) != 0:
+                c.execute_command('CONFIG', 'SET', 'replica-priority', str(value))
+                done.append('replica-priority %s restored on %s:%s' % (value, ip, port))
+            try:
+                c.execute_command('CONFIG', 'REWRITE')
+            except Exception as exc:
+                self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+        self.node(*record).delete(JOURNAL_KEY % self.name)
+        return done
+
+    # -- the watchdog -------------------------------------------------------
+    def start_watchdog(self):
+        """A detached process that undoes the switchover if this one dies.
+
+        It holds the read end of a pipe; this process writes "done" to it
+        once it has cleaned up. When the pipe closes without that (the
+        module was killed), the watchdog runs recover() from the journal.
+        """
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(rfd)
+            os.waitpid(pid, 0)
+            self.watchdog_fd = wfd
+            return
+        try:
+            os.close(wfd)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            said = b''
+            while True:
+                chunk = os.read(rfd, 64)
+                if not chunk:
+                    break
+                said += chunk
+            if b'done' not in said:
+                # the journal as this run wrote it; recover() reads the live state
+                self.clients = {}
+                self.sentinel = connect(self.module)
+                self.deadline = time.monotonic() + self.failover_timeout / 1000.0 + 30
+                self.recover(self.journal, self.deadline)
+        except BaseException:  # nobody is left to tell
+            pass
+        os._exit(0)
+
+    def stop_watchdog(self):
+        if self.watchdog_fd is not None:
+            try:
+                os.write(self.watchdog_fd, b'done')
+            finally:
+                os.close(self.watchdog_fd)
+                self.watchdog_fd = None
+
     # -- the switchover -------------------------------------------------------
     def run(self):
         p = self.p
@@ -382,7 +636,7 @@ class Switchover(object):
         here = describe_target(self.module)
         self.sentinel_addrs = [here]
         try:
-            master = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+            master = self.master_state()
         except Exception as exc:
             raise Abort('Cannot read master %s from the Sentinel at %s: %s' % (self.name, here, self._text(exc)))
         # SENTINEL MASTER keeps the old address until the failover ends; clients use this one
@@ -391,11 +645,40 @@ class Switchover(object):
             master['ip'], master['port'] = addr[0], str(addr[1])
         old = (master['ip'], int(master['port']))
         old_s = address(master)
-        self.old_s = old_s
+        self.old, self.old_s = old, old_s
         flags = master.get('flags', '').split(',')
-        result = dict(changed=False, old_master=old_s, new_master=old_s, write_pause=0.0,
-                      priorities_changed=[], sentinels=self.sentinel_addrs, diverged_bytes=0)
+        result = dict(changed=False, old_master=old_s, new_master=old_s, write_pause=0.0, write_refused=0.0,
+                      priorities_changed=[], sentinels=self.sentinel_addrs, diverged_bytes=0, recovered=[])
         self.result = result
+        down_after = int(master.get('down-after-milliseconds', 30000))
+        self.failover_timeout = int(master.get('failover-timeout', 180000))
+        self.pause_ms = p['pause_timeout'] if p['pause_timeout'] is not None else default_pause_ms(down_after)
+
+        # the Sentinels must agree before anything is read as the truth
+        verdict, peer_clients = self.survey(here)
+        if not verdict['agreed'] or not verdict['unanimous']:
+            raise Abort('Cannot switch %s over: the Sentinels do not agree on its master (%s)'
+                        % (self.name, verdict['reason']))
+        for a in verdict['answers']:
+            if not a['reachable']:
+                self.warnings.append('Sentinel %s did not answer (%s); the majority that did agrees'
+                                     % (a['sentinel'], a.get('error')))
+
+        if 'failover_in_progress' in flags:
+            raise Abort('INPROG: Sentinel %s reports a failover of %s in progress' % (here, self.name))
+        if set(flags) & set(['s_down', 'o_down']):
+            raise Abort('Sentinel %s reports master %s down (%s): not a planned switchover' % (here, old_s, master['flags']))
+
+        # a run that did not finish left its journal: undo it first
+        journal = self.read_journal(old)
+        if journal:
+            if self.module.check_mode:
+                self.warnings.append('an earlier switchover of %s did not finish (journal on %s); a run out of check '
+                                     'mode undoes it first' % (self.name, old_s))
+            else:
+                result['recovered'] = self.recover(journal, self.deadline)
+                self.warnings.append('an earlier switchover of %s did not finish; undone: %s'
+                                     % (self.name, '; '.join(result['recovered']) or 'nothing was left'))
 
         # idempotence first: nothing to do is never an error
         if p['target_host']:
@@ -415,16 +698,11 @@ class Switchover(object):
                 return result
             is_target = None
 
-        if 'failover_in_progress' in flags:
-            raise Abort('INPROG: Sentinel %s reports a failover of %s in progress' % (here, self.name))
-        if set(flags) & set(['s_down', 'o_down']):
-            raise Abort('Sentinel %s reports master %s down (%s): not a planned switchover' % (here, old_s, master['flags']))
-        down_after = int(master.get('down-after-milliseconds', 30000))
-        if p['pause_timeout'] >= down_after:
+        if self.pause_ms >= down_after:
             raise Abort('pause_timeout (%d ms) must be below the master\'s down-after-milliseconds (%d ms): while writes '
                         'are paused, Sentinel\'s hello PUBLISH to the master waits and its PINGs queue behind it, so '
                         'the Sentinels would see the master down and start a failover of their own'
-                        % (p['pause_timeout'], down_after))
+                        % (self.pause_ms, down_after))
 
         def healthy_target():
             """(replicas, target) once Sentinel sees the target as a healthy replica.
@@ -493,30 +771,20 @@ class Switchover(object):
                 raise Abort('Cannot make replica %s ineligible (replica-priority 0): %s' % (address(r), self._text(exc)))
             if prio != 0:
                 plan.append((key[0], key[1], prio))
-
-        peers = []
-        for s in self.sentinel.execute_command('SENTINEL', 'SENTINELS', self.name):
-            s = pairs(s)
-            peers.append((s['ip'], int(s['port'])))
-        self.sentinel_addrs.extend('%s:%s' % peer for peer in peers)
-        peer_clients = []
-        for peer in peers:
-            try:
-                c = connect(self.peer_module, host=peer[0], port=peer[1])
-                if self.sentinel_master(c) != old:
-                    raise Abort('Sentinels disagree: %s:%s names %s as master of %s, %s names %s'
-                                % (peer[0], peer[1], self.sentinel_master(c), self.name, here, old_s))
-                peer_clients.append(c)
-            except Abort as exc:
-                if 'disagree' in to_native(exc):
-                    raise
-                self.warnings.append('Sentinel %s:%s is not reachable: %s' % (peer[0], peer[1], exc))
+            else:
+                self.warnings.append('replica %s has replica-priority 0, which this module did not set: Sentinel '
+                                     'never promotes it' % _key(key))
 
         if self.module.check_mode:
             result.update(changed=True, priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in plan])
             return result
 
         result['changed'] = True
+        fence_before = self.node(*old).config_get('min-replicas-to-write').get('min-replicas-to-write', '0')
+        self.journal = dict(version=1, old=list(old), target=list(tgt),
+                            priorities=[list(x) for x in plan], fence=[[old[0], old[1], int(fence_before)]])
+        self.start_watchdog()
+        self.write_journal(old)
         try:
             self._switch(old, old_s, tgt, tgt_s, plan, peer_clients, result)
         finally:
@@ -524,7 +792,6 @@ class Switchover(object):
         return result
 
     def _switch(self, old, old_s, tgt, tgt_s, plan, peer_clients, result):
-        p = self.p
         # 1. only the target stays eligible
         for ip, port, prio in plan:
             self.cmd(self.node(ip, port), 'Cannot set replica-priority 0 on %s:%s' % (ip, port),
@@ -548,29 +815,40 @@ class Switchover(object):
                         % (self.name, self.sentinel_master(self.sentinel)))
 
         self._align_with_sentinel_info(tgt, result)
-
-        # 2. pause writes, 3. wait for the target to have every write
+        # every client the paused phase needs exists now: a connect to a
+        # node that stops answering would otherwise take its own timeout
         master = self.node(*old)
-        self.paused_at = time.monotonic()
-        self.cmd(master, 'Cannot pause writes on %s' % old_s, 'CLIENT', 'PAUSE', str(p['pause_timeout']), 'WRITE')
-        self.pause_end = self.paused_at + p['pause_timeout'] / 1000.0
+        self.node(*tgt)
 
+        # 2. pause writes, then fence them: the pause runs out by itself,
+        # the fence (refused writes) holds until the outcome is known
+        self.paused_at = time.monotonic()
+        self.cmd(master, 'Cannot pause writes on %s' % old_s, 'CLIENT', 'PAUSE', str(self.pause_ms), 'WRITE')
+        self.pause_end = self.paused_at + self.pause_ms / 1000.0
+        try:
+            self.bounded(self.budget(), master.execute_command, 'CONFIG', 'SET', 'min-replicas-to-write', str(FENCE))
+        except Exception as exc:
+            raise Abort('Cannot fence writes on %s (min-replicas-to-write): %s' % (old_s, self._text(exc)))
+        self.fenced = (old[0], old[1], self.journal['fence'][0][2])
+
+        # 3. the target has every write
         def in_sync():
-            mo = int(self.info(*old)['master_repl_offset'])
-            to = int(self.info(*tgt).get('slave_repl_offset', -1))
+            mo = int(self.binfo(old)['master_repl_offset'])
+            to = int(self.binfo(tgt).get('slave_repl_offset', -1))
             return mo == to
         try:
             self.wait('target %s has the master\'s replication offset' % tgt_s, in_sync,
-                      until=self.paused_at + p['pause_timeout'] / 2000.0)
+                      until=self.paused_at + self.pause_ms / 2000.0)
         except Abort as exc:
             raise Abort('target %s did not catch up with %s while writes were paused: %s' % (tgt_s, old_s, exc))
 
         # 4. Sentinel promotes the target (the only eligible replica), unless the
         # group changed meanwhile: a FAILOVER sent now would move the new master
-        state = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+        state = self.master_state()
         if self.sentinel_master(self.sentinel) != old or 'failover_in_progress' in state.get('flags', ''):
             raise Abort('the master of %s changed or a failover started while writes were paused (flags %s): '
                         'nothing switched by this task' % (self.name, state.get('flags')))
+        events = self._subscribe_aborts()
         try:
             self.sentinel.execute_command('SENTINEL', 'FAILOVER', self.name)
         except Exception as exc:
@@ -578,26 +856,31 @@ class Switchover(object):
         self.failover_sent = True
         self._mark('failover_sent')
 
-        # 5. as soon as the target says it is master (Sentinel's REPLICAOF NO ONE),
-        # the old master follows it (Sentinel would only ~10 s later) and writes
-        # resume there with READONLY, which sends clients back to Sentinel.
-        # Sentinel names the target once its next INFO shows the promotion
-        # (see _align_with_sentinel_info); that is waited for in step 6.
-        self.wait('%s reports role master' % tgt_s, lambda: self.info(*tgt).get('role') == 'master')
+        # 5. the outcome: the target promoted, or Sentinel gave up. Until one
+        # of them is certain the old master stays paused, then fenced.
+        outcome = self._watch_outcome(old, tgt, tgt_s, events)
+        if outcome != 'promoted':
+            raise Abort('Sentinel aborted the failover of %s (%s): %s is still the master; writes were refused, not '
+                        'lost, while the outcome was unknown' % (self.name, outcome, old_s))
+        self.promoted = True
         self._mark('target_master')
-        switched_at = int(self.info(*tgt).get('second_repl_offset', 0)) - 1
-        oinfo = self.info(*old)
-        if oinfo.get('role') == 'master':
-            old_offset = int(oinfo.get('master_repl_offset', 0))
-            self.cmd(master, 'Cannot make %s a replica of %s' % (old_s, tgt_s), 'REPLICAOF', tgt[0], str(tgt[1]))
-            if switched_at >= 0:
-                result['diverged_bytes'] = max(0, old_offset - switched_at)
-            try:
-                master.execute_command('CONFIG', 'REWRITE')
-            except Exception as exc:
-                self.warnings.append('CONFIG REWRITE on %s failed (%s): it is a replica of %s now, but would '
-                                     'restart as master until Sentinel converts it' % (old_s, self._text(exc), tgt_s))
-        overrun = time.monotonic() > self.pause_end
+        switched_at = -1
+        try:
+            switched_at = int(self.binfo(tgt).get('second_repl_offset', 0)) - 1
+        except Exception:  # the target may be busy; diverged_bytes stays unknown
+            pass
+
+        def demoted():
+            oinfo = self.binfo(old)
+            if oinfo.get('role') == 'master':
+                old_offset = int(oinfo.get('master_repl_offset', 0))
+                self.bounded(CALL_LIMIT, master.execute_command, 'REPLICAOF', tgt[0], str(tgt[1]))
+                if switched_at >= 0:
+                    result['diverged_bytes'] = max(0, old_offset - switched_at)
+            return True
+        # the old master stays fenced until it follows the new one
+        self.wait('%s is a replica of %s' % (old_s, tgt_s), demoted)
+        self._unfence(rewrite=True)
         self._unpause(old, result)
         self._mark('unpaused')
 
@@ -606,27 +889,78 @@ class Switchover(object):
         self._mark('sentinel_named')
 
         def old_follows():
-            i = self.info(*old)
+            i = self.binfo(old)
             return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
         self.wait('%s replicates from %s with its link up' % (old_s, tgt_s), old_follows)
         for ip, port, dummy in self.changed_priorities:
             def follows(ip=ip, port=port):
-                i = self.info(ip, port)
+                i = self.binfo((ip, port))
                 return int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
             self.wait('replica %s:%s replicates from %s with its link up' % (ip, port, tgt_s), follows)
         for c in [self.sentinel] + peer_clients:
             self.wait('every Sentinel names %s master' % tgt_s, lambda c=c: self.sentinel_master(c) == tgt)
 
         def failover_ended():
-            m = pairs(self.sentinel.execute_command('SENTINEL', 'MASTER', self.name))
+            m = self.master_state()
             return (m.get('ip'), int(m.get('port'))) == tgt and 'failover_in_progress' not in m.get('flags', '')
         self.wait('Sentinel ends the failover (+switch-master)', failover_ended)
         result['new_master'] = tgt_s
-        if overrun:
-            self.switched = True
-            raise Abort('%s is the master now, but the write pause (pause_timeout %d ms) ran out before %s was made '
-                        'a replica: writes it accepted after that are not on the new master (diverged_bytes %s)'
-                        % (tgt_s, p['pause_timeout'], old_s, result.get('diverged_bytes', 'unknown')))
+        self.switched = True
+
+    def _subscribe_aborts(self):
+        """A subscription to Sentinel's -failover-abort-* events (None if Sentinel refuses it)."""
+        try:
+            events = self.sentinel.pubsub(ignore_subscribe_messages=True)
+            events.psubscribe('-failover-abort-*')
+            return events
+        except Exception as exc:
+            self.warnings.append('could not subscribe to Sentinel\'s events (%s): aborts are seen from its flags only'
+                                 % self._text(exc))
+            return None
+
+    def _watch_outcome(self, old, tgt, tgt_s, events):
+        """'promoted' once the target is the master of this failover, or the abort's cause.
+
+        The target reporting role master counts only while Sentinel still
+        runs the failover (or names the target): a stalled target that
+        wakes up after Sentinel gave up also says role master, and must
+        not take the old master along. Waits at most until Sentinel's own
+        failover-timeout has passed (it aborts by then), whatever the
+        module's timeout: leaving earlier would leave the old master fenced.
+        """
+        until = max(self.deadline, time.monotonic() + self.failover_timeout / 1000.0 + 5)
+        aborted = None
+        while True:
+            if events is not None and aborted is None:
+                try:
+                    msg = events.get_message(timeout=0)
+                    while msg:
+                        data = to_native(msg.get('data'))
+                        if msg.get('type') == 'pmessage' and (' %s ' % self.name) in (' %s ' % data):
+                            aborted = to_native(msg.get('channel'))
+                        msg = events.get_message(timeout=0)
+                except Exception:  # the subscription is a shortcut; the flags below decide too
+                    events = None
+            try:
+                trole = self.binfo(tgt).get('role')
+            except Exception:  # a stalled or dead target: Sentinel decides
+                trole = None
+            try:
+                named = self.sentinel_master(self.sentinel)
+                running = 'failover_in_progress' in self.master_state().get('flags', '')
+            except Exception:
+                named, running = None, True
+            if named == tgt or (trole == 'master' and running):
+                return 'promoted'
+            if not running and named == old:
+                return aborted or 'the failover ended without promoting %s' % tgt_s
+            if time.monotonic() >= until:
+                raise Abort('no outcome of the failover of %s within %.0f s (Sentinel names %s, failover %s): %s '
+                            'stays fenced (min-replicas-to-write %d, writes refused) until a rerun of this module '
+                            'or its watchdog finishes the switchover'
+                            % (self.name, until - self.start, named and _key(named),
+                               'running' if running else 'ended', _key(old), FENCE))
+            time.sleep(POLL * 5)
 
     def _mark(self, event):
         """Seconds since the pause began, in the result's timeline."""
@@ -660,38 +994,94 @@ class Switchover(object):
             time.sleep(POLL)
         result['info_aligned'] = False
 
+    def _unfence(self, rewrite=False):
+        """Lift the fence (the old master's min-replicas-to-write back to what it was)."""
+        if self.fenced is None:
+            return
+        ip, port, value = self.fenced
+        c = self.node(ip, port)
+        self.bounded(CALL_LIMIT, self.cmd, c, 'Cannot lift the write fence on %s:%s' % (ip, port),
+                     'CONFIG', 'SET', 'min-replicas-to-write', str(value))
+        self.fenced = None
+        if self.result.get('write_pause') is not None and self.pause_end is not None:
+            self.result['write_refused'] = round(max(0.0, time.monotonic() - self.pause_end), 3)
+        if rewrite:
+            try:
+                self.bounded(CALL_LIMIT, c.execute_command, 'CONFIG', 'REWRITE')
+            except Exception as exc:
+                self.warnings.append('CONFIG REWRITE on %s:%s failed (%s): it is a replica now, but would restart as '
+                                     'master until Sentinel converts it' % (ip, port, self._text(exc)))
+
     def _unpause(self, old, result):
         if self.paused_at is None or self.unpaused_at is not None:
             return
         try:
-            self.node(*old).execute_command('CLIENT', 'UNPAUSE')
+            self.bounded(CALL_LIMIT, self.node(*old).execute_command, 'CLIENT', 'UNPAUSE')
         except Exception as exc:
             self.warnings.append('CLIENT UNPAUSE on %s:%s failed (%s); the pause ends by itself after pause_timeout'
                                  % (old[0], old[1], self._text(exc)))
         self.unpaused_at = time.monotonic()
         result['write_pause'] = round(min(self.unpaused_at, self.pause_end) - self.paused_at, 3)
         if self.unpaused_at > self.pause_end:
-            self.warnings.append('the write pause (pause_timeout %d ms) ran out before the switchover was done'
-                                 % self.p['pause_timeout'])
+            self.warnings.append('the write pause (pause_timeout %d ms) ran out before the switchover was done; '
+                                 'writes were refused (not accepted) after it until the outcome was known'
+                                 % self.pause_ms)
 
     def _cleanup(self, old, result):
-        self._unpause(old, result)
+        """After success or an abort: no fence, no pause, every priority back, no journal.
+
+        A fence whose outcome is unknown (no answer from Sentinel) stays, and
+        so does the journal: the watchdog or the next run undoes them.
+        """
         errors = []
+        if self.fenced is not None and not self.switched:
+            try:
+                still_master = self.sentinel_master(self.sentinel) == old and \
+                    'failover_in_progress' not in self.master_state().get('flags', '')
+            except Exception:
+                still_master = False
+            if still_master or not self.failover_sent:
+                try:
+                    self._unfence(rewrite=self.failover_sent)
+                except Exception as exc:
+                    errors.append('write fence on %s: %s' % (self.old_s, self._text(exc)))
+        if self.fenced is not None:
+            # outcome unknown: the watchdog goes on from the journal
+            self.warnings.append('%s is still fenced (writes refused): the watchdog lifts the fence once Sentinel has '
+                                 'decided, or rerun the module' % self.old_s)
+            if self.watchdog_fd is not None:
+                os.close(self.watchdog_fd)   # without "done": the watchdog goes on
+                self.watchdog_fd = None
+            return
+        self._unpause(old, result)
         for ip, port, prio in self.changed_priorities:
             try:
                 c = self.node(ip, port)
-                c.execute_command('CONFIG', 'SET', 'replica-priority', str(prio))
+                self.bounded(CALL_LIMIT, c.execute_command, 'CONFIG', 'SET', 'replica-priority', str(prio))
                 if self.failover_sent:
                     # Sentinel's reconfiguration (REPLICAOF + CONFIG REWRITE) wrote the
                     # temporary priority 0 into the replica's config file
                     try:
-                        c.execute_command('CONFIG', 'REWRITE')
+                        self.bounded(CALL_LIMIT, c.execute_command, 'CONFIG', 'REWRITE')
                     except Exception as exc:
                         self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
             except Exception as exc:
                 errors.append('%s:%s (replica-priority %s): %s' % (ip, port, prio, self._text(exc)))
+        if self.journal is not None and not errors:
+            try:
+                record = self.sentinel_master(self.sentinel)
+                self.bounded(CALL_LIMIT, self.node(*record).delete, JOURNAL_KEY % self.name)
+            except Exception as exc:
+                errors.append('journal %s: %s' % (JOURNAL_KEY % self.name, self._text(exc)))
         if errors:
-            self.warnings.append('could not restore replica-priority on ' + '; '.join(errors))
+            self.warnings.append('could not restore ' + '; '.join(errors) + ' (kept in the journal: the next run '
+                                 'restores them)')
+        else:
+            self.stop_watchdog()
+
+
+def _opt_key(addr):
+    return _key(addr) if addr else None
 
 
 def _connected(info):
@@ -715,7 +1105,7 @@ def main():
         redis_user=dict(type='str'),
         redis_password=dict(type='str', no_log=True),
         timeout=dict(type='float', default=60),
-        pause_timeout=dict(type='int', default=5000),
+        pause_timeout=dict(type='int'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -725,7 +1115,7 @@ def main():
         required_one_of=[('target_host', 'avoid_host')],
         required_by={'target_port': 'target_host', 'avoid_port': 'avoid_host'},
     )
-    if not 100 <= module.params['pause_timeout'] <= 60000:
+    if module.params['pause_timeout'] is not None and not 100 <= module.params['pause_timeout'] <= 60000:
         module.fail_json(msg='pause_timeout must be between 100 and 60000 milliseconds')
     if module.params['timeout'] <= 0:
         module.fail_json(msg='timeout must be more than 0 seconds')
@@ -740,14 +1130,18 @@ def main():
             module.params['master_name'], job._text(exc))
         if job.switched:
             pass
+        elif job.fenced is not None:
+            msg += ' (%s refuses writes until the outcome is known: the watchdog or a rerun lifts that)' % job.old_s
         elif job.failover_sent:
-            msg += ' (SENTINEL FAILOVER was sent: check which node Sentinel names master)'
+            msg += ' (writes unpaused, replica priorities restored)'
         elif job.paused_at is not None or job.changed_priorities:
             msg += ' (writes unpaused, replica priorities restored; %s is still the master)' % job.old_s
         out = dict(job.result)
         if not job.switched and 'old_master' in out:
             out['new_master'] = out['old_master']
-        out.update(msg=msg, changed=job.failover_sent, elapsed=round(time.monotonic() - job.start, 3),
+        # changed: the master moved, or the group is left in a state this run made
+        out.update(msg=msg, changed=job.switched or job.promoted or job.fenced is not None,
+                   elapsed=round(time.monotonic() - job.start, 3),
                    priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in job.changed_priorities])
         if job.paused_at is not None and job.pause_end is not None:
             out['write_pause'] = round(min(job.unpaused_at or job.pause_end, job.pause_end) - job.paused_at, 3)

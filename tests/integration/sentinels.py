@@ -44,7 +44,7 @@ SENTINEL_ACL = ("+multi +slaveof +ping +exec +subscribe +config|rewrite +role +p
 
 # what sentinel_failover documents for redis_user
 SWITCHOVER_ACL = ("+info +ping +config|get +config|set +config|rewrite +client|pause +client|unpause "
-                  "+replicaof")
+                  "+replicaof ~hardened-redis:* +get +set +del")
 
 
 def _pw():
