@@ -556,31 +556,30 @@ class Switchover(object):
                     done.append('%s made a replica of %s' % (_key(old), _key(record)))
                 return True
             self.wait('%s follows the master of record %s' % (_key(old), _key(record)), follows, until=until)
+        # the fence first: the old master follows the master of record by now
         for ip, port, value in journal.get('fence') or []:
-            c = self.node(ip, port)
-            if c.config_get('min-replicas-to-write').get('min-replicas-to-write') == str(FENCE):
-                c.execute_command('CONFIG', 'SET', 'min-replicas-to-write', str(value))
-                done.append('write fence lifted on %s:%s (min-replicas-to-write %s)' % (ip, port, value))
-            try:
-                c.execute_command('CONFIG', 'REWRITE')
-            except Exception as exc:
-                self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+            self._restore(ip, port, 'min-replicas-to-write', value, str(FENCE), done)
         if old:
             try:
                 self.node(*old).execute_command('CLIENT', 'UNPAUSE')
             except Exception as exc:
                 self.warnings.append('CLIENT UNPAUSE on %s failed: %s' % (_key(old), self._text(exc)))
         for ip, port, value in journal.get('priorities') or []:
-            c = self.node(ip, port)
-            if c.config_get('replica-priority').get('replica-priority') == '0' and int(value) != 0:
-                c.execute_command('CONFIG', 'SET', 'replica-priority', str(value))
-                done.append('replica-priority %s restored on %s:%s' % (value, ip, port))
-            try:
-                c.execute_command('CONFIG', 'REWRITE')
-            except Exception as exc:
-                self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
+            self._restore(ip, port, 'replica-priority', value, '0', done)
         self.node(*record).delete(JOURNAL_KEY % self.name)
         return done
+
+    def _restore(self, ip, port, name, value, left, done):
+        """Set ``name`` back to ``value`` where a switchover left ``left``; rewrite the file either way
+        (Sentinel's CONFIG REWRITE may have written the temporary value into it)."""
+        c = self.node(ip, port)
+        if c.config_get(name).get(name) == left and str(value) != left:
+            c.execute_command('CONFIG', 'SET', name, str(value))
+            done.append('%s %s restored on %s:%s' % (name, value, ip, port))
+        try:
+            c.execute_command('CONFIG', 'REWRITE')
+        except Exception as exc:
+            self.warnings.append('CONFIG REWRITE on %s:%s failed: %s' % (ip, port, self._text(exc)))
 
     # -- the watchdog -------------------------------------------------------
     def start_watchdog(self):

@@ -227,7 +227,7 @@ def _start_module(args):
 
 def _module_processes(path):
     """PIDs of the module and its watchdog (same command line: the args file)."""
-    out = subprocess.run(["pgrep", "-f", path], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    out = subprocess.run(["pgrep", "-f", path], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
     return [int(x) for x in out.split()]
 
 
@@ -235,9 +235,9 @@ def test_module_killed_mid_switchover_is_undone_by_its_watchdog(group):
     target = group.replicas[0]
     writer = Writer(group)
     writer.start()
+    proc, path = _start_module(_args(group, target))
     try:
         time.sleep(1.0)
-        proc, path = _start_module(_args(group, target))
         seen = _on_event(group, "+selected-slave", lambda: proc.send_signal(signal.SIGKILL))
         proc.wait(60)
         assert seen.wait(10)
