@@ -5,6 +5,8 @@
 
 * ``pairs(reply)``: a SENTINEL reply that is a map (RESP3) or a flat list
   (RESP2) as a dict.
+* ``server_mode(info_server)``: ``sentinel``, ``standalone`` or ``cluster``
+  from INFO server (Redis says ``redis_mode``, Valkey 8 ``server_mode``).
 * ``read_master_auth(text, name)``: ``auth-user`` / ``auth-pass`` of one
   monitored master from the text of a sentinel.conf (Sentinel rewrites that
   file after every SENTINEL SET, and SENTINEL MASTER does not show them).
@@ -92,6 +94,13 @@ def pairs(reply):
         return dict(reply)
     reply = list(reply)
     return dict(zip(reply[0::2], reply[1::2]))
+
+
+def server_mode(info_server):
+    """The mode a server reports in INFO server: ``redis_mode`` on Redis,
+    ``server_mode`` on Valkey 8 (which dropped ``redis_mode``), else None."""
+    info_server = info_server or {}
+    return info_server.get('redis_mode') or info_server.get('server_mode')
 
 
 def read_master_auth(text, name):

@@ -246,6 +246,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     plan_globals,
     plan_master,
     read_master_auth,
+    server_mode,
     validate_master_options,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._values import InvalidValue
@@ -300,10 +301,10 @@ def main():
             fail('Cannot run %s on the Sentinel at %s: %s'
                  % (' '.join(str(a) for a in args[:2]), target, safe_error(module, exc)))
 
-    server = pairs(client.info('server'))
-    if server.get('redis_mode') != 'sentinel':
-        fail('%s is not a Sentinel (redis_mode=%s); point login_host/login_port at redis-sentinel (default port 26379)'
-             % (target, server.get('redis_mode')))
+    mode = server_mode(pairs(client.info('server')))
+    if mode != 'sentinel':
+        fail('%s is not a Sentinel (mode %s); point login_host/login_port at redis-sentinel or valkey-sentinel'
+             ' (default port 26379)' % (target, mode))
 
     current_globals = pairs(run('SENTINEL', 'CONFIG', 'GET', '*'))
     try:

@@ -18,6 +18,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     plan_master,
     read_master_auth,
     select_target,
+    server_mode,
     validate_master_options,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._values import InvalidValue
@@ -27,6 +28,17 @@ def test_pairs_accepts_resp2_and_resp3():
     assert pairs(['name', 'main', 'port', '6379']) == {'name': 'main', 'port': '6379'}
     assert pairs({'name': 'main'}) == {'name': 'main'}
     assert pairs(None) == {}
+
+
+def test_server_mode_of_redis_and_valkey():
+    # Redis 7/8 INFO server; Valkey 8.1 has no redis_mode, only server_mode
+    # (seen on valkey-sentinel 8.1.1, Debian 13).
+    assert server_mode({'redis_version': '7.0.15', 'redis_mode': 'sentinel'}) == 'sentinel'
+    assert server_mode({'redis_version': '7.2.4', 'server_name': 'valkey', 'valkey_version': '8.1.1',
+                        'server_mode': 'sentinel'}) == 'sentinel'
+    assert server_mode({'server_name': 'valkey', 'server_mode': 'standalone'}) == 'standalone'
+    assert server_mode({}) is None
+    assert server_mode(None) is None
 
 
 SENTINEL_CONF = """port 26379
