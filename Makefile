@@ -15,7 +15,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/hardened-redis-sanity
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/hardened-redis-$(VERSION).tar.gz
-SCENARIOS   ?= default sentinel backup rolling tls chaos
+SCENARIOS   ?= default sentinel sentinel-valkey backup rolling tls chaos
 SCENARIO    ?= default
 PYTEST_ARGS ?=
 

@@ -66,10 +66,14 @@ class Group:
     ``tls``: redis-py SSL options (``ssl_ca_certs``, ``ssl_certfile``,
     ``ssl_keyfile``) for a group that listens with TLS on ``data_port`` and
     ``sentinel_port``; every client of the group, the writer's included, uses them.
+    ``engine``: ``redis`` or ``valkey``, the roles' redis_engine (names the data node's unit).
     """
 
-    def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None):
+    def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None,
+                 engine: str = "redis"):
         self.names = list(names)
+        self.engine = engine
+        self.unit = f"{engine}-hardened@{MASTER_NAME}.service"
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
@@ -87,6 +91,12 @@ class Group:
                            protocol=2, socket_timeout=2, socket_connect_timeout=2, decode_responses=True, **self.ssl)
 
     # -- state -----------------------------------------------------------
+    @staticmethod
+    def engine_of(client: redis.Redis) -> str:
+        """``valkey`` or ``redis``, from what the server says in INFO server."""
+        server = client.info("server")
+        return "valkey" if server.get("valkey_version") or server.get("server_name") == "valkey" else "redis"
+
     def sentinel_master(self, name) -> str | None:
         addr = self.sentinel(name).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
         return self.name_of.get(addr[0]) if addr else None
@@ -181,7 +191,7 @@ class Group:
         return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=check).stdout
 
     def kill_data_node(self, name):
-        self.docker(name, "systemctl", "kill", "--signal=KILL", UNIT)
+        self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit)
 
 
 class Writer(threading.Thread):

@@ -11,6 +11,10 @@ Order is pinned (pytest runs a file's tests in order; each needs the previous):
      writer: 0 acknowledged writes lost;
   5. converge again: 0 changed, the master kept, epochs and peers untouched.
 Times are printed, never asserted.
+
+The same tests run for the sentinel-valkey scenario (its verifier directory
+is this one): the containers are named <scenario>-node1..3 and
+HARDENED_REDIS_ENGINE (verifier env) names the engine the group must run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import redis
 
 from sentinel_lab import Group, Writer, read_json, recap, run_playbook, wait_for
 
-NODES = ["sentinel-node1", "sentinel-node2", "sentinel-node3"]
+SCENARIO_NAME = os.environ.get("MOLECULE_SCENARIO_NAME", "sentinel")
+NODES = [f"{SCENARIO_NAME}-node{i}" for i in (1, 2, 3)]
+ENGINE = os.environ.get("HARDENED_REDIS_ENGINE", "redis")
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.dirname(os.path.dirname(__file__)))
 CONVERGE = os.path.join(SCENARIO, "converge.yml")
 STATE: dict = {}
@@ -31,7 +37,7 @@ STATE: dict = {}
 
 @pytest.fixture(scope="module")
 def group() -> Group:
-    return Group(NODES)
+    return Group(NODES, engine=ENGINE)
 
 
 def _refused(extra: str, *expected: str, args: tuple = ()):
@@ -62,15 +68,18 @@ def test_02_quorum_above_sentinels_refused():
 
 def test_02b_limit_without_sentinels_refused():
     # A limited run cannot ask the other Sentinels who the master is.
-    proc_out = _refused("{}", "--limit leaves out the Sentinel host(s) sentinel-node1, sentinel-node3", "Run it without",
-                        args=("--limit", "sentinel-node2"))
+    proc_out = _refused("{}", f"--limit leaves out the Sentinel host(s) {NODES[0]}, {NODES[2]}", "Run it without",
+                        args=("--limit", NODES[1]))
     assert "disagree" not in proc_out, proc_out[-3000:]
 
 
 def test_03_settled_with_bootstrap_master(group):
     master = group.wait_settled(timeout=60)
-    assert master == "sentinel-node1", f"bootstrap master should be sentinel-node1 (redis_role=master), is {master}"
+    assert master == NODES[0], f"bootstrap master should be {NODES[0]} (redis_role=master), is {master}"
     for n in NODES:
+        # The engine the scenario asks for, on the data node and on the Sentinel.
+        assert group.engine_of(group.node(n)) == ENGINE, f"{n}: data node is not {ENGINE}"
+        assert group.engine_of(group.sentinel(n)) == ENGINE, f"{n}: Sentinel is not {ENGINE}"
         # Secure by default: no anonymous access to Sentinel.
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=group.ip[n], port=26379, protocol=2, socket_timeout=2).ping()
@@ -80,8 +89,8 @@ def test_03_settled_with_bootstrap_master(group):
 
 def test_04_kill_master(group):
     old = group.agreed_master()
-    assert old == "sentinel-node1"
-    old_restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", "redis-hardened@main.service"))
+    assert old == NODES[0]
+    old_restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", group.unit))
     writer = Writer(group, "kill")
     writer.start()
     try:
@@ -110,7 +119,7 @@ def test_04_kill_master(group):
         writer.wait_acks(100, timeout=30)
     finally:
         writer.stop()
-    restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", "redis-hardened@main.service"))
+    restarts = int(group.docker(old, "systemctl", "show", "-p", "NRestarts", "--value", group.unit))
     assert restarts == old_restarts + 1, f"systemd restarted {old} {restarts - old_restarts} times"
     lost = group.missing(new, writer.acked)
     print(f"\n[kill] old master {old} -> new master {new}; Sentinels agreed {switched_at - killed_at:.2f}s after the kill;"
@@ -129,7 +138,10 @@ def test_05_planned_switchover(group):
     writer.start()
     try:
         writer.wait_acks(300, timeout=30)
-        proc = run_playbook(os.path.join(SCENARIO, "switchover.yml"), "-e", f"target_host={group.ip[target]}")
+        # target_host for sentinel_failover (switchover.yml of the sentinel
+        # scenario), target for hardened.redis.switchover (sentinel-valkey's).
+        proc = run_playbook(os.path.join(SCENARIO, "switchover.yml"), "-e", f"target_host={group.ip[target]}",
+                            "-e", f"target={target}")
         result = read_json(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "switchover.json"))
         assert proc.returncode == 0, f"switchover failed: {result.get('msg')}\n{proc.stdout[-2000:]}"
         writer.wait_acks(300, timeout=60)
