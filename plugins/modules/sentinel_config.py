@@ -301,7 +301,8 @@ def main():
             fail('Cannot run %s on the Sentinel at %s: %s'
                  % (' '.join(str(a) for a in args[:2]), target, safe_error(module, exc)))
 
-    mode = server_mode(pairs(client.info('server')))
+    server = pairs(client.info('server'))
+    mode = server_mode(server)
     if mode != 'sentinel':
         fail('%s is not a Sentinel (mode %s); point login_host/login_port at redis-sentinel or valkey-sentinel'
              ' (default port 26379)' % (target, mode))
