@@ -146,7 +146,7 @@ options:
     description:
       - Keep at most this many backups of this prefix and node in O(dest) (the new one included).
       - Retention removes only files whose manifest names this node (O(node_name)) and this
-        O(prefix): names alone can collide (prefix V(redis) of node V(a-1), prefix V(redis-a)
+        O(prefix), because names alone can collide (prefix V(redis) of node V(a-1), prefix V(redis-a)
         of node V(1)). A file without a readable manifest is never removed.
     type: int
   max_age:
@@ -327,8 +327,8 @@ rolled_back:
   description:
     - In the failed result of a restore that had to be undone, whether the previous data files
       were put back and the server started again (V(false) means the rollback was incomplete;
-      the message says what is left to do). The result then has RV(changed=true): the server was
-      stopped and started.
+      the message says what is left to do). The result then has C(changed=true), because the server
+      was stopped and started.
   returned: when a restore was rolled back
   type: bool
 actions:
@@ -336,9 +336,14 @@ actions:
   returned: when a restore was rolled back
   type: list
   elements: str
-  sample: ["stopped the server (pid 4242)", "moved /var/lib/redis/dump.rdb aside to /var/lib/redis/dump.rdb.pre-restore-20261122T051543.123Z",
-           "placed the restored RDB at /var/lib/redis/dump.rdb", "rolling back: the server did not come back after the restore: ...",
-           "removed the restored /var/lib/redis/dump.rdb", "moved /var/lib/redis/dump.rdb back", "started the server again (pid 4250)"]
+  sample:
+    - stopped the server (pid 4242)
+    - moved /var/lib/redis/dump.rdb aside to /var/lib/redis/dump.rdb.pre-restore-20261122T051543.123Z
+    - placed the restored RDB at /var/lib/redis/dump.rdb
+    - "rolling back: the server did not come back after the restore: ..."
+    - removed the restored /var/lib/redis/dump.rdb
+    - moved /var/lib/redis/dump.rdb back
+    - started the server again (pid 4250)
 '''
 
 import errno

@@ -59,8 +59,8 @@ options:
       - After a runtime change, run C(CONFIG REWRITE) so that the change survives
         a restart.
       - Fails before changing anything if the server runs without a config file
-        (also when O(config_file) is given: C(CONFIG REWRITE) writes only the
-        server's own file).
+        (also when O(config_file) is given, because C(CONFIG REWRITE) writes only
+        the server's own file).
       - If C(CONFIG REWRITE) fails after a change, the module fails and notes the
         directives in C(.<file>.unpersisted) next to the server's config file; the
         next run then runs C(CONFIG REWRITE) again (and reports a change) even if
@@ -89,7 +89,7 @@ notes:
     C(masteruser) and the TLS key passwords are never shown in RV(changes),
     the diff, a failed result or the invocation that Ansible logs to the
     managed host's syslog.
-  - After C(CONFIG SET), the module reads the values back with C(CONFIG GET):
+  - After C(CONFIG SET), the module reads the values back with C(CONFIG GET), and
     RV(changes) and the diff show what Redis stored (C(hz) clamped to 500,
     C(dir) without a trailing slash, event letters in Redis's order), and a
     C(CONFIG SET) that reads back as the value before counts as no change. In

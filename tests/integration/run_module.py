@@ -96,9 +96,10 @@ def run_module(module_name, args, check=False, diff=False, env=None, timeout=60,
                 run_env.pop(key, None)
             else:
                 run_env[key] = value
+        command = [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m",
+                   "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file]
         proc = subprocess.run(
-            list(wrapper or []) + [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m",
-             "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
+            list(wrapper or []) + command,
             env=run_env, cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             timeout=timeout, universal_newlines=True, check=False)
     finally:
