@@ -312,8 +312,12 @@ def main():
         return run_on(module, 'run %s' % ' '.join(str(a) for a in args[:3]), client.execute_command, *args,
                       target=where, result=dict(target=target))
 
-    server = pairs(run_on(module, 'read INFO server', client.info, 'server', target=where,
-                          hint='(login_user needs +info on the Sentinel)', result=dict(target=target)))
+    try:
+        server = pairs(client.info('server'))
+    except Exception as exc:
+        denied = 'noperm' in to_native(exc).lower() or type(exc).__name__ == 'NoPermissionError'
+        fail_on(module, 'read INFO server', exc, target=where, result=dict(target=target),
+                hint='(login_user needs +info on the Sentinel)' if denied else None)
     if server.get('redis_mode') != 'sentinel':
         fail('%s is not a Sentinel (redis_mode=%s); point login_host/login_port at redis-sentinel (default port 26379)'
              % (target, server.get('redis_mode')))
