@@ -13,7 +13,19 @@ Public API (other modules code against it):
 * ``describe_target(module, host=None, port=None)``: ``host:port`` or
   ``unix:/path`` as used in messages.
 * ``safe_error(module, exc)``: the text of an exception with the password
-  masked, for "Cannot set X: ..." messages.
+  and every other registered secret (``module.no_log_values``) masked.
+* ``error_text(module, exc)``: ``safe_error`` with the Redis error code
+  (``ERR``, ``NOPERM``, ...) that redis-py strips put back in front.
+* ``run(module, what, func, *args, target=None, hint=None, result=None)``: the
+  one execute-and-fail path. Calls ``func(*args)`` and returns its value; on
+  an exception fails with ``Cannot <what> on <target>: <cause>`` (secrets
+  masked, ``hint`` appended, ``result`` merged into the failed result).
+* ``fail(module, what, exc, target=None, hint=None, result=None)``: the same
+  failure, for callers that caught the exception themselves.
+* ``SecretModule(secrets_in=None, **kwargs)``: an ``AnsibleModule`` that
+  registers the secrets found in free-form options (``secrets_in(params)``
+  returns them) before it logs its invocation to syslog, so that they are
+  masked there and in every result, including a failed argument check.
 * ``HAS_REDIS`` / ``REDIS_IMPORT_ERROR``.
 
 Works with redis-py 4.3.4 (Debian 12's python3-redis) up to 8.x: only
@@ -26,7 +38,7 @@ __metaclass__ = type
 
 import traceback
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
 REDIS_IMPORT_ERROR = None
@@ -74,13 +86,91 @@ def describe_target(module, host=None, port=None):
     return '%s:%s' % (host, port)
 
 
+class SecretModule(AnsibleModule):
+    """An ``AnsibleModule`` that knows the secrets inside free-form options.
+
+    ``AnsibleModule`` logs its invocation to the managed host's syslog (or
+    journal) from its constructor, masking only options declared ``no_log``.
+    A secret inside a free-form option (a ``config`` dict, a ``value`` whose
+    directive is a password) would be logged in clear. ``secrets_in(params)``
+    is called on the raw parameters, before the invocation is logged and
+    before the arguments are checked, and what it returns is added to
+    ``no_log_values``: masked in the log and in every result.
+    """
+
+    def __init__(self, secrets_in=None, **kwargs):
+        self._secrets_in = secrets_in
+        super(SecretModule, self).__init__(**kwargs)
+
+    def _load_params(self):
+        super(SecretModule, self)._load_params()
+        if self._secrets_in is not None:
+            for secret in self._secrets_in(self.params) or ():
+                if secret not in (None, ''):
+                    self.no_log_values.add(to_native(secret))
+
+
 def safe_error(module, exc):
-    """The text of ``exc`` with the login password (if any) masked."""
+    """The text of ``exc`` with the login password and every other registered secret masked."""
     text = to_native(exc)
+    secrets = set(getattr(module, 'no_log_values', ()) or ())
     password = module.params.get('login_password')
     if password:
-        text = text.replace(password, '********')
+        secrets.add(to_native(password))
+    for secret in sorted(secrets, key=len, reverse=True):  # longest first: no partial leftovers
+        if secret:
+            text = text.replace(secret, '********')
     return text
+
+
+def error_text(module, exc):
+    """``safe_error`` with the Redis error code that redis-py strips put back."""
+    text = safe_error(module, exc)
+    code = None
+    for cls_name, prefix in (('NoPermissionError', 'NOPERM'), ('ReadOnlyError', 'READONLY'),
+                             ('BusyLoadingError', 'LOADING'), ('AuthenticationError', None),
+                             ('ResponseError', 'ERR')):
+        if any(k.__name__ == cls_name for k in type(exc).__mro__):
+            code = prefix
+            break
+    if code and not text.startswith(code):
+        return '%s %s' % (code, text)
+    return text
+
+
+def fail(module, what, exc, target=None, hint=None, result=None):
+    """Fail with ``Cannot <what> on <target>: <cause>`` (secrets masked).
+
+    ``exc`` is an exception (its text is masked and gets its Redis error code)
+    or a text (masked). ``hint`` is appended after the cause; ``result`` is
+    merged into the failed result (for example ``changed=True`` when an
+    earlier step changed something).
+    """
+    if isinstance(exc, BaseException):
+        cause = error_text(module, exc)
+    else:
+        cause = safe_error(module, exc)
+    msg = 'Cannot %s on %s: %s' % (what, target or describe_target(module), cause)
+    if hint:
+        msg = '%s %s' % (msg, hint)
+    module.fail_json(msg=msg, **(result or {}))
+
+
+def run(module, what, func, *args, **kwargs):
+    """``func(*args)``, or fail with ``Cannot <what> on <target>: <cause>``.
+
+    Keyword arguments: ``target`` (default: the module's login target),
+    ``hint`` and ``result`` as for ``fail``.
+    """
+    target = kwargs.pop('target', None)
+    hint = kwargs.pop('hint', None)
+    result = kwargs.pop('result', None)
+    if kwargs:
+        raise TypeError('run() got unexpected keyword arguments: %s' % ', '.join(sorted(kwargs)))
+    try:
+        return func(*args)
+    except Exception as exc:  # redis-py raises several families; all end here
+        fail(module, what, exc, target=target, hint=hint, result=result)
 
 
 def _cause(exc, text):

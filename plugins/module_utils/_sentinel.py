@@ -13,6 +13,8 @@
 * ``plan_master(...)`` / ``plan_globals(...)``: what SENTINEL SET / SENTINEL
   CONFIG SET must change, as a list of ``Change``.
 * ``masked_pair(...)``, ``diff_lines(settings)``: output and diff helpers.
+* ``unsafe_in_config_file(value)``: why a user name or password cannot be
+  written to a config file that Redis/Sentinel reads back (or None).
 * ``parse_replicas(info)``: the ``slaveN`` entries of INFO replication.
 * ``select_target(...)``, ``sentinel_order(...)``: which replica a
   switchover promotes, the way Sentinel ranks replicas.
@@ -127,12 +129,39 @@ def read_master_auth(text, name):
     return found
 
 
+def unsafe_in_config_file(value):
+    """Why ``value`` (a user name or password) breaks a config file, or None.
+
+    Sentinel writes ``auth-pass``, ``auth-user``, ``sentinel-pass`` and
+    ``sentinel-user`` unquoted into sentinel.conf on every rewrite; a value with
+    whitespace, a quote or a backslash is then read back as other words and the
+    next start fails (FATAL CONFIG FILE ERROR). The roles' templates have the
+    same limits. The value itself is never part of the answer.
+    """
+    if value is None:
+        return None
+    text = str(value)
+    for label, chars in (('whitespace', ' \t\r\n\v\f'), ('a quote', '"\''), ('a backslash', '\\')):
+        if any(c in text for c in chars):
+            return ('contains %s, which Redis and Sentinel cannot read back from their config files (FATAL CONFIG '
+                    'FILE ERROR at the next start); use letters, digits and punctuation other than quotes and '
+                    'backslashes' % label)
+    return None
+
+
 def validate_master_options(params):
-    """Raise InvalidValue naming the option for integer settings that Sentinel refuses."""
+    """Raise InvalidValue naming the option for settings that Sentinel refuses or cannot keep."""
     for option, sentinel_name in MASTER_INT_OPTIONS:
         value = params.get(option)
         if value is not None and value < 1:
             raise InvalidValue('%s must be 1 or more (got %s)' % (option, value))
+    settings = params.get('sentinel_settings') or {}
+    for option, value in (('auth_user', params.get('auth_user')), ('auth_pass', params.get('auth_pass')),
+                          ('sentinel_pass', params.get('sentinel_pass')),
+                          ('sentinel_settings.sentinel-user', settings.get('sentinel-user'))):
+        reason = unsafe_in_config_file(value)
+        if reason:
+            raise InvalidValue('%s %s. Nothing was changed.' % (option, reason))
 
 
 def plan_master(current, current_auth, desired):

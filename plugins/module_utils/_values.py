@@ -315,6 +315,16 @@ def normalize(name, value):
             return ('numbers', tuple(float(w) for w in words))
         except ValueError:
             raise InvalidValue('%s needs numbers, got %r' % (name, value))
+    if name == 'hz':
+        # Redis clamps hz to 1..500 (CONFIG_MIN_HZ, CONFIG_MAX_HZ) and reports the clamped value.
+        text = str(value).strip()
+        if isinstance(value, bool) or not _INT_RE.match(text):
+            raise InvalidValue('hz needs an integer, got %r' % (value,))
+        return ('int', min(max(int(text), 1), 500))
+    if name == 'dir':
+        # Redis chdirs and reports getcwd(): no trailing slash.
+        text = str(value)
+        return ('str', text.rstrip('/') or text[:1])
     if name in PERCENT_DIRECTIVES:
         return ('memory', parse_memory_or_percent(value))
     if name in MEMORY_DIRECTIVES:
@@ -377,7 +387,7 @@ def is_equal(name, desired, current):
 
 
 def _is_specific(name):
-    return (name in ('save', 'notify-keyspace-events', 'replicaof', 'slaveof') or name in UNORDERED_LIST_DIRECTIVES
+    return (name in ('save', 'notify-keyspace-events', 'replicaof', 'slaveof', 'hz', 'dir') or name in UNORDERED_LIST_DIRECTIVES
             or name in FLAG_SET_DIRECTIVES or name in NUMBER_LIST_DIRECTIVES or name in MEMORY_DIRECTIVES
             or name in PERCENT_DIRECTIVES or name in OCTAL_DIRECTIVES or name in ENUM_DIRECTIVES)
 

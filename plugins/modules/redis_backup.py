@@ -145,6 +145,9 @@ options:
   keep:
     description:
       - Keep at most this many backups of this prefix and node in O(dest) (the new one included).
+      - Retention removes only files whose manifest names this node (O(node_name)) and this
+        O(prefix), because names alone can collide (prefix V(redis) of node V(a-1), prefix V(redis-a)
+        of node V(1)). A file without a readable manifest is never removed.
     type: int
   max_age:
     description:
@@ -207,6 +210,9 @@ notes:
     C(enable-protected-configs) is V(no); only C(CONFIG SET) of protected configs is refused."
   - The module must run on the node's host as a user that can read the data
     directory (backup) or write it and control the service (restore), usually root.
+  - A full disk (or another write error) while copying, compressing or writing the
+    manifest fails with the path and the error (for example C(No space left on device (ENOSPC)));
+    the temporary files and a backup without its manifest are removed.
   - "AOF: with C(appendonly yes), Redis 7.0 that finds no AOF starts with an B(empty)
     dataset and ignores C(dump.rdb) (verified on 7.0.15). The module therefore writes a new AOF
     directory (C(appenddirname)) whose manifest lists one base part, the restored RDB; Redis loads
@@ -317,6 +323,27 @@ aof_rebuilt:
   description: With O(state=restored), whether a new AOF directory holding the restored data was written.
   returned: when O(state=restored)
   type: bool
+rolled_back:
+  description:
+    - In the failed result of a restore that had to be undone, whether the previous data files
+      were put back and the server started again (V(false) means the rollback was incomplete;
+      the message says what is left to do). The result then has C(changed=true), because the server
+      was stopped and started.
+  returned: when a restore was rolled back
+  type: bool
+actions:
+  description: In the failed result of a rolled-back restore, each step taken, in order.
+  returned: when a restore was rolled back
+  type: list
+  elements: str
+  sample:
+    - stopped the server (pid 4242)
+    - moved /var/lib/redis/dump.rdb aside to /var/lib/redis/dump.rdb.pre-restore-20261122T051543.123Z
+    - placed the restored RDB at /var/lib/redis/dump.rdb
+    - "rolling back: the server did not come back after the restore: ..."
+    - removed the restored /var/lib/redis/dump.rdb
+    - moved /var/lib/redis/dump.rdb back
+    - started the server again (pid 4250)
 '''
 
 import errno
@@ -327,7 +354,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.hardened.redis.plugins.module_utils import _backup as bk
 from ansible_collections.hardened.redis.plugins.module_utils._connection import (
@@ -335,7 +362,9 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     connect,
     connection_argument_spec,
     describe_target,
+    fail,
     redis,
+    run,
     safe_error,
 )
 
@@ -349,6 +378,66 @@ except ImportError:
 _SBIN = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
 
+class _WriteFailed(Exception):
+    """An OSError while writing the destination (not while reading the source)."""
+
+    def __init__(self, exc):
+        Exception.__init__(self, to_native(exc))
+        self.exc = exc
+
+
+class _Sink(object):
+    """A binary file opened for writing whose write errors are _WriteFailed, so that
+    a full disk is told apart from a failing source (a socket, the server's RDB)."""
+
+    def __init__(self, path):
+        try:
+            self._handle = open(path, 'wb')
+        except (IOError, OSError) as exc:
+            raise _WriteFailed(exc)
+
+    def write(self, data):
+        try:
+            return self._handle.write(data)
+        except (IOError, OSError) as exc:
+            raise _WriteFailed(exc)
+
+    def close(self):
+        """Flush, fsync and close (where a full disk shows up last)."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+        except (IOError, OSError) as exc:
+            try:
+                self._handle.close()
+            except (IOError, OSError):
+                pass
+            raise _WriteFailed(exc)
+
+
+def _os_error(exc):
+    """``No space left on device (ENOSPC)`` for an OSError, else its text."""
+    exc = getattr(exc, 'exc', exc)
+    code = errno.errorcode.get(getattr(exc, 'errno', None))
+    if code and getattr(exc, 'strerror', None):
+        return '%s (%s)' % (exc.strerror, code)
+    return to_native(exc)
+
+
+def _copy_to(src_handle, dst_path):
+    """Copy an open binary file to ``dst_path``; read errors are OSError, write errors _WriteFailed."""
+    sink = _Sink(dst_path)
+    total = 0
+    try:
+        for chunk in iter(lambda: src_handle.read(1024 * 1024), b''):
+            sink.write(chunk)
+            total += len(chunk)
+    finally:
+        sink.close()
+    return total
+
+
 class Backup(object):
     """State shared by both procedures; every helper fails the module with a clear message."""
 
@@ -357,6 +446,7 @@ class Backup(object):
         self.params = module.params
         self.started = time.monotonic()
         self.target = describe_target(module)
+        self.actions = []  # what a restore did, in order (reported if it rolls back)
 
     # -- small helpers --------------------------------------------------------
     def fail(self, msg, **extra):
@@ -367,10 +457,12 @@ class Backup(object):
         return safe_error(self.module, exc)
 
     def info(self, client, section):
-        try:
-            return client.info(section)
-        except Exception as exc:
-            self.fail('Cannot read INFO %s from %s: %s' % (section, self.target, self.err(exc)))
+        return run(self.module, 'read INFO %s' % section, client.info, section,
+                   result=dict(duration=round(time.monotonic() - self.started, 3)))
+
+    def disk_fail(self, action, path, exc, hint='nothing was kept', **extra):
+        """Fail naming the file and the errno (ENOSPC: the disk is full)."""
+        self.fail('Cannot %s %s: %s; %s' % (action, path, _os_error(exc), hint), **extra)
 
     def config_get(self, client, name, required=True):
         try:
@@ -436,7 +528,10 @@ class Backup(object):
             else:
                 rc, out, err = self.module.run_command([zstd_bin, '-q', '-f', '-3', '-o', dst, src])
                 if rc != 0:
-                    raise bk.BackupError('zstd failed (rc=%s): %s' % (rc, (err or out).strip()))
+                    text = (err or out).strip()
+                    if 'no space left' in text.lower():
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+                    raise bk.BackupError('zstd failed writing %s (rc=%s): %s' % (dst, rc, text))
 
     def decompress(self, compression, src, dst, zstd_bin):
         if compression == 'gzip':
@@ -521,7 +616,7 @@ def _bgsave(b, client):
             low = text.lower()
             if 'in progress' in low or 'can\'t bgsave right now' in low:
                 continue  # someone else's save or rewrite started meanwhile: wait, then start ours
-            b.fail('Cannot start BGSAVE on %s: %s' % (b.target, text))
+            fail(b.module, 'start BGSAVE', exc, result=dict(duration=round(time.monotonic() - b.started, 3)))
         _wait_save(b, client, deadline, before_saves, before_lastsave)
         return replication
 
@@ -537,20 +632,40 @@ def _sync_rdb(b, client, path):
         conn.send_command('PSYNC', '?', '-1')
         sock = conn._sock  # the reply is read raw: it is not RESP after the first line
         sock.settimeout(b.params['timeout'])
-        with open(path, 'wb') as out:
+        out = _Sink(path)
+        try:
             size, replid, offset = bk.read_sync_payload(sock.recv, out)
-            out.flush()
-            os.fsync(out.fileno())
+        finally:
+            out.close()
         return size, replid, offset
+    except _WriteFailed as exc:
+        b.disk_fail('write the RDB streamed from %s to' % b.target, path, exc)
     except bk.BackupError as exc:
         b.fail('Cannot stream the RDB from %s: %s' % (b.target, to_native(exc)))
     except Exception as exc:
-        b.fail('Cannot stream the RDB from %s: %s' % (b.target, b.err(exc)))
+        fail(b.module, 'stream the RDB (PSYNC)', exc, result=dict(duration=round(time.monotonic() - b.started, 3)))
     finally:
         try:
             conn.disconnect()
         except Exception:
             pass
+
+
+def _made_here(path, prefix, node_name):
+    """Whether the manifest beside ``path`` says that it is a backup of this node
+    with this prefix. Names alone are ambiguous (prefix ``redis`` of node ``a-1``
+    and prefix ``redis-a`` of node ``1`` give the same names); a file without a
+    readable manifest is never removed."""
+    try:
+        with open(path + bk.MANIFEST_SUFFIX) as handle:
+            manifest = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get('file') != os.path.basename(path):
+        return False
+    if bk.safe_component(manifest.get('node_name', '')) != bk.safe_component(node_name):
+        return False
+    return 'prefix' not in manifest or bk.safe_component(manifest['prefix']) == bk.safe_component(prefix)
 
 
 def take_backup(b):
@@ -588,7 +703,7 @@ def take_backup(b):
         entries = []
         for entry in os.listdir(dest):
             when = bk.parse_backup_name(params['prefix'], node_name, entry)
-            if when is not None and entry != name:
+            if when is not None and entry != name and _made_here(os.path.join(dest, entry), params['prefix'], node_name):
                 entries.append((entry, when))
         entries.append((name, now))
         if params['keep'] is None and max_age is None:
@@ -619,10 +734,12 @@ def take_backup(b):
         else:
             try:
                 with open(rdb_file, 'rb') as handle:
-                    rdb_size = bk.copy_stream(handle, raw_tmp)
+                    rdb_size = _copy_to(handle, raw_tmp)
+            except _WriteFailed as exc:
+                b.disk_fail('copy %s to' % rdb_file, raw_tmp, exc)
             except (IOError, OSError) as exc:
                 b.fail('Cannot read the RDB file %s: %s (run the module on the node\'s host as a user that can '
-                       'read its dir, or use method=sync)' % (rdb_file, to_native(exc)))
+                       'read its dir, or use method=sync)' % (rdb_file, _os_error(exc)))
         if not bk.is_rdb(raw_tmp):
             b.fail('%s is not an RDB file (it does not start with REDIS)' % rdb_file)
         counts = None
@@ -634,11 +751,15 @@ def take_backup(b):
         if compression == 'none':
             final_tmp, raw_tmp = raw_tmp, None
         else:
-            final_tmp = bk.temp_file_in(dest, name)
             try:
+                final_tmp = bk.temp_file_in(dest, name)
                 b.compress(compression, raw_tmp, final_tmp, zstd_bin)
             except bk.BackupError as exc:
                 b.fail('Cannot compress the backup: %s' % to_native(exc))
+            except (IOError, OSError) as exc:
+                b.disk_fail('write the compressed backup (%s) to' % compression, final_tmp or dest, exc)
+            bk.remove_quietly(raw_tmp)  # free its space before the manifest is written
+            raw_tmp = None
         os.chmod(final_tmp, mode)
         b.set_owner(final_tmp, params['owner'], params['group'])
         manifest = bk.describe_backup(
@@ -647,20 +768,27 @@ def take_backup(b):
             role=replication.get('role'), engine=engine, version=version,
             redis_version=server.get('redis_version'), compression=compression, rdb_size=rdb_size,
             rdb_saved_at=int(persistence.get('rdb_last_save_time', 0)), method=params['method'],
-            bgsave=bool(params['trigger_save']) and not sync)
+            bgsave=bool(params['trigger_save']) and not sync, prefix=params['prefix'])
         size, digest, keys = manifest['size'], manifest['sha256'], manifest['keys']
-        manifest_tmp = bk.temp_file_in(dest, name + bk.MANIFEST_SUFFIX, mode)
+        manifest_tmp = None
+        published = None
         try:
-            with open(manifest_tmp, 'w') as out:
-                json.dump(manifest, out, indent=2, sort_keys=True)
-                out.write('\n')
+            manifest_tmp = bk.temp_file_in(dest, name + bk.MANIFEST_SUFFIX, mode)
+            sink = _Sink(manifest_tmp)
+            try:
+                sink.write(to_bytes(json.dumps(manifest, indent=2, sort_keys=True) + '\n'))
+            finally:
+                sink.close()
             b.set_owner(manifest_tmp, params['owner'], params['group'])
             bk.publish(final_tmp, path)
-            final_tmp = None
+            final_tmp, published = None, path
             bk.publish(manifest_tmp, path + bk.MANIFEST_SUFFIX)
-        except (IOError, OSError) as exc:
-            bk.remove_quietly(manifest_tmp)
-            b.fail('Cannot write the backup %s: %s' % (path, to_native(exc)))
+        except (_WriteFailed, IOError, OSError) as exc:
+            # A backup without its manifest is not a backup: nothing is left behind.
+            for leftover in (manifest_tmp, published):
+                if leftover:
+                    bk.remove_quietly(leftover)
+            b.disk_fail('write the manifest', path + bk.MANIFEST_SUFFIX, exc)
     finally:
         for tmp in (raw_tmp, final_tmp):
             if tmp:
@@ -877,6 +1005,7 @@ def restore_backup(b):
         error = _stop(b, pid)
         if error:
             b.fail('Cannot stop %s for the restore: %s; nothing was changed (check the service!)' % (b.target, error))
+        b.actions.append('stopped the server (pid %d)' % pid)
         stamp = bk.format_timestamp(bk.utcnow())
         targets = [rdb_file]
         aof_target = None
@@ -888,13 +1017,16 @@ def restore_backup(b):
                 if os.path.lexists(target):
                     os.rename(target, '%s.pre-restore-%s' % (target, stamp))
                     aside.append(target)
+                    b.actions.append('moved %s aside to %s.pre-restore-%s' % (target, target, stamp))
             bk.publish(rdb_tmp, rdb_file)
             rdb_tmp = None
             placed.append(rdb_file)
+            b.actions.append('placed the restored RDB at %s' % rdb_file)
             if aof_tmp:
                 os.rename(aof_tmp, aof_target)
                 aof_tmp = None
                 placed.append(aof_target)
+                b.actions.append('placed the rebuilt AOF at %s' % aof_target)
                 bk.fsync_path(data_dir)
         except (IOError, OSError) as exc:
             _rollback(b, placed, aside, stamp, 'Cannot put the restored files in place: %s' % to_native(exc))
@@ -902,6 +1034,7 @@ def restore_backup(b):
         if error:
             _rollback(b, placed, aside, stamp, 'the server did not come back after the restore: %s' % error,
                       stop_first=True)
+        b.actions.append('started the server (pid %s)' % info.get('process_id'))
         keys = bk.keyspace_counts(b.info(client, 'keyspace'))[0]
         if not (want_keys - want_expires <= keys <= want_keys):
             _rollback(b, placed, aside, stamp, 'the server loaded %d keys, the backup holds %d (%d with a TTL)'
@@ -951,30 +1084,43 @@ def _prepare_aof(b, data_dir, appenddirname, appendfilename, rdb_tmp, mode, uid,
 
 
 def _rollback(b, placed, aside, stamp, reason, stop_first=False, pid=None):
-    """Put the previous files back and start the service; always fails the module."""
+    """Put the previous files back and start the service; always fails the module,
+    reporting each step taken (``actions``) and whether the rollback completed."""
     notes = []
+    b.actions.append('rolling back: %s' % reason)
     if stop_first:
         pid = pid or _running_pid(b)
         error = None
         if pid is not None:
             error = _stop(b, pid)
+            if not error:
+                b.actions.append('stopped the server (pid %d)' % pid)
         elif b.params['service']:
             error = _run_control(b, 'stop')  # a failed unit: harmless, resets it
         if error:
             notes.append('stop during rollback: %s' % error)
     for path in placed:
         bk.remove_quietly(path)
+        if os.path.lexists(path):
+            notes.append('cannot remove the restored %s' % path)
+        else:
+            b.actions.append('removed the restored %s' % path)
     for target in aside:
         try:
             os.rename('%s.pre-restore-%s' % (target, stamp), target)
+            b.actions.append('moved %s back' % target)
         except OSError as exc:
-            notes.append('cannot move %s back: %s' % (target, to_native(exc)))
+            notes.append('cannot move %s back: %s' % (target, _os_error(exc)))
     client, info, error = _start_and_wait(b)
     if error:
         notes.append('start after rollback: %s' % error)
-    status = 'the previous data files were put back and the server started again' if not notes else \
+    else:
+        b.actions.append('started the server again (pid %s)' % info.get('process_id'))
+    status = 'rolled back: the previous data files were put back and the server started again' if not notes else \
         'ROLLBACK INCOMPLETE: ' + '; '.join(notes)
-    b.fail('Restore of %s onto %s failed: %s; %s' % (b.params['src'], b.target, reason, status))
+    # changed: the server was stopped and started, even when its data is as before.
+    b.fail('Restore of %s onto %s failed: %s; %s' % (b.params['src'], b.target, reason, status),
+           changed=True, rolled_back=not notes, actions=list(b.actions), path=b.params['src'])
 
 
 def main():

@@ -58,7 +58,13 @@ options:
     description:
       - After a runtime change, run C(CONFIG REWRITE) so that the change survives
         a restart.
-      - Fails before changing anything if the server runs without a config file.
+      - Fails before changing anything if the server runs without a config file
+        (also when O(config_file) is given, because C(CONFIG REWRITE) writes only
+        the server's own file).
+      - If C(CONFIG REWRITE) fails after a change, the module fails and notes the
+        directives in C(.<file>.unpersisted) next to the server's config file; the
+        next run then runs C(CONFIG REWRITE) again (and reports a change) even if
+        the running values are already the desired ones.
     type: bool
     default: true
   config_file:
@@ -80,8 +86,14 @@ attributes:
     description: Returns C(before) and C(after) as C(directive value) lines, also in check mode.
 notes:
   - O(value) and O(config) values of C(requirepass), C(masterauth),
-    C(masteruser) and the TLS key passwords are never shown in RV(changes)
-    or the diff.
+    C(masteruser) and the TLS key passwords are never shown in RV(changes),
+    the diff, a failed result or the invocation that Ansible logs to the
+    managed host's syslog.
+  - After C(CONFIG SET), the module reads the values back with C(CONFIG GET), and
+    RV(changes) and the diff show what Redis stored (C(hz) clamped to 500,
+    C(dir) without a trailing slash, event letters in Redis's order), and a
+    C(CONFIG SET) that reads back as the value before counts as no change. In
+    check mode the module can only predict that value.
   - Config-file-only directives (C(include), C(rename-command), C(loadmodule),
     C(user)) are not visible through C(CONFIG GET) and are not managed here;
     the server role templates them.
@@ -202,18 +214,22 @@ diff:
   sample: {"before": "maxmemory 0\n", "after": "maxmemory 1073741824\n"}
 '''
 
+import json
 import os
 import re
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.hardened.redis.plugins.module_utils._connection import (
+    SecretModule,
     connect,
     connection_argument_spec,
     describe_target,
-    safe_error,
+    error_text,
+    fail,
+    run,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._directives import (
     directive_from_error,
@@ -237,19 +253,32 @@ _MASK = '********'
 _LOCAL_HOSTS = ('localhost', '127.0.0.1', '::1')
 
 
-def _error_text(module, exc):
-    """Redis error text with its code (redis-py strips "ERR "), password masked."""
-    text = safe_error(module, exc)
-    code = None
-    for cls_name, prefix in (('NoPermissionError', 'NOPERM'), ('ReadOnlyError', 'READONLY'),
-                             ('BusyLoadingError', 'LOADING'), ('AuthenticationError', None),
-                             ('ResponseError', 'ERR')):
-        if any(k.__name__ == cls_name for k in type(exc).__mro__):
-            code = prefix
-            break
-    if code and not text.startswith(code):
-        return '%s %s' % (code, text)
-    return text
+def _secrets_in(params):
+    """The values of sensitive directives in the raw ``name``/``value`` or ``config``.
+
+    Called by SecretModule before the invocation is logged and before the
+    arguments are checked: a secret never reaches syslog nor a failed result.
+    """
+    pairs = []
+    if params.get('name') is not None:
+        pairs.append((params.get('name'), params.get('value')))
+    config = params.get('config')
+    if config is not None and not isinstance(config, dict):
+        try:
+            config = check_type_dict(config)
+        except Exception:  # the argument check reports it (its message does not echo the value)
+            config = None
+    if isinstance(config, dict):
+        pairs.extend(config.items())
+    secrets = []
+    for key, value in pairs:
+        if value in (None, '') or not is_sensitive(to_native(key).strip().lower()):
+            continue
+        secrets.append(to_native(value))
+        if isinstance(value, (list, tuple)):
+            secrets.extend(to_native(v) for v in value)
+            secrets.append(' '.join(to_native(v) for v in value))
+    return secrets
 
 
 def _to_dict(reply):
@@ -264,13 +293,13 @@ def _config_get(module, client, names):
     try:
         return _to_dict(client.execute_command('CONFIG GET', *names))
     except Exception as exc:
-        text = _error_text(module, exc)
+        text = error_text(module, exc)
         if len(names) > 1 and ('wrong number of arguments' in text.lower() or 'unknown subcommand' in text.lower()):
             result = {}
             for name in names:  # Redis < 7: one pattern per call
                 result.update(_config_get(module, client, [name]))
             return result
-        module.fail_json(msg='Cannot read the configuration of %s: %s' % (describe_target(module), text))
+        fail(module, 'read the configuration (CONFIG GET)', exc)
 
 
 def _read_lines(module, path):
@@ -368,6 +397,47 @@ def _lines(pairs):
     return ''.join('%s %s\n' % (name, value if value != '' else '""') for name, value in pairs)
 
 
+def _marker_path(server_file):
+    """Where a failed CONFIG REWRITE is remembered, next to the server's own config file."""
+    return os.path.join(os.path.dirname(server_file), '.%s.unpersisted' % os.path.basename(server_file))
+
+
+def _read_marker(module, server_file):
+    """Directives set live by an earlier run whose CONFIG REWRITE failed."""
+    path = _marker_path(server_file)
+    try:
+        with open(path) as f:
+            names = json.load(f).get('directives', [])
+        return [to_native(n) for n in names if isinstance(n, str) and _NAME_RE.match(n)]
+    except (IOError, OSError):
+        return []
+    except (ValueError, AttributeError):
+        module.warn('Ignoring %s: not the list of directives this module writes there' % path)
+        return []
+
+
+def _write_marker(server_file, names):
+    """Remember ``names`` for the next run; the error text if that failed, else None."""
+    path = _marker_path(server_file)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix='.redis_config.', dir=os.path.dirname(path))
+        with os.fdopen(fd, 'w') as f:
+            json.dump({'directives': sorted(set(names))}, f)
+        os.rename(tmp, path)
+    except (IOError, OSError) as exc:
+        return '%s: %s' % (path, to_native(exc))
+    return None
+
+
+def _remove_marker(module, server_file):
+    path = _marker_path(server_file)
+    try:
+        os.unlink(path)
+    except (IOError, OSError) as exc:
+        if os.path.exists(path):
+            module.warn('Cannot remove %s: %s; the next run will run CONFIG REWRITE again' % (path, to_native(exc)))
+
+
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
@@ -377,7 +447,8 @@ def main():
         persist=dict(type='bool', default=True),
         config_file=dict(type='path'),
     )
-    module = AnsibleModule(
+    module = SecretModule(
+        secrets_in=_secrets_in,
         argument_spec=argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[('name', 'config'), ('value', 'config')],
@@ -403,16 +474,18 @@ def main():
                                  'manage it with the config file template' % name)
         if value is None:
             module.fail_json(msg='Cannot set %s: a value is required' % name)
-        if is_sensitive(name):
-            for secret in (value, to_native(value)):
-                if secret not in ('', None):
-                    module.no_log_values.add(to_native(secret))
         desired[name] = value
         order.append(name)
 
     # --- what is running -------------------------------------------------------
     client = connect(module)
-    current = _config_get(module, client, order + ['enable-protected-configs'])
+    info = run(module, 'read INFO server', client.info, 'server')
+    server_file = to_native(info.get('config_file') or '')  # the file CONFIG REWRITE writes
+    config_file = params['config_file'] or server_file      # the file static directives are edited in
+    local = bool(params['login_unix_socket']) or params['login_host'] in _LOCAL_HOSTS
+    unpersisted_before = _read_marker(module, server_file) if server_file else []
+    extra = [n for n in unpersisted_before if n not in order]
+    current = _config_get(module, client, order + extra + ['enable-protected-configs'])
     epc = current.pop('enable-protected-configs', None) if 'enable-protected-configs' not in desired else \
         current.get('enable-protected-configs')
     if epc is None:
@@ -422,12 +495,6 @@ def main():
         module.fail_json(msg='Unknown directive%s on %s: %s (nothing was changed)'
                              % ('s' if len(unknown) > 1 else '', describe_target(module), ', '.join(unknown)),
                          unknown_directives=unknown)
-    try:
-        info = client.info('server')
-    except Exception as exc:
-        module.fail_json(msg='Cannot read INFO server: %s' % _error_text(module, exc))
-    config_file = params['config_file'] or to_native(info.get('config_file') or '')
-    local = bool(params['login_unix_socket']) or params['login_host'] in _LOCAL_HOSTS
 
     # --- compare ---------------------------------------------------------------
     changes = {}
@@ -456,9 +523,22 @@ def main():
         else:
             live.append(name)
 
-    if live and params['persist'] and not config_file:
-        module.fail_json(msg='Cannot persist %s: the server at %s runs without a config file '
-                             '(set persist: false, or start it with one). Nothing was changed.'
+    # Set live by an earlier run whose CONFIG REWRITE failed: the file still
+    # lacks them, so this run persists them (a restart would lose them).
+    unpersisted = []
+    if params['persist'] and server_file:
+        for name in unpersisted_before:
+            if name in current and name not in live and name not in static:
+                unpersisted.append(name)
+                if name in order:
+                    changes[name] = dict(before='%s (running, not yet written to %s)'
+                                         % (_show(name, current[name]), server_file),
+                                         after=_show(name, current[name]))
+
+    if live and params['persist'] and not server_file:
+        module.fail_json(msg='Cannot persist %s: the server at %s runs without a config file, and CONFIG REWRITE '
+                             'writes only that file (config_file serves directives that need a restart). Set '
+                             'persist: false, or start the server with a config file. Nothing was changed.'
                              % (', '.join(live), describe_target(module)))
 
     def file_plan(names):
@@ -503,7 +583,7 @@ def main():
                 set_live = list(pending)
                 pending = []
             except Exception as exc:
-                text = _error_text(module, exc)
+                text = error_text(module, exc)
                 culprit = directive_from_error(text)
                 reason = refusal_reason(text)
                 if reason and culprit in pending:
@@ -518,17 +598,39 @@ def main():
                     pending = []
                     continue
                 names = culprit if culprit in pending else ', '.join(pending)
-                module.fail_json(msg='Cannot set %s: %s (nothing was changed)' % (names, text))
-        if set_live and params['persist']:
-            before_stat = _stat(config_file)
+                fail(module, 'set %s' % names, text, hint='(nothing was changed)')
+        if set_live:
+            # Redis may store another form than the one sent (hz clamped to
+            # 500, dir without its trailing slash, event letters reordered or
+            # dropped): what CONFIG GET gives back is the "after", and a SET
+            # that reads back as the value before changed nothing.
+            read_back = _config_get(module, client, set_live)
+            for name in set_live:
+                if name in read_back:
+                    after_values[name] = read_back[name]
+                    changes[name]['after'] = _show(name, read_back[name])
+            set_live = [n for n in set_live if read_back.get(n, after_values[n]) != current[n]]
+            for name in list(changes):
+                if name in live and name not in set_live:
+                    del changes[name]
+        to_persist = set_live + [n for n in unpersisted if n not in set_live]
+        if to_persist and params['persist']:
+            before_stat = _stat(server_file)
             try:
                 client.execute_command('CONFIG REWRITE')
                 rewritten = True
             except Exception as exc:
-                module.fail_json(msg='Cannot persist %s with CONFIG REWRITE: %s (the running values were changed)'
-                                     % (', '.join(set_live), _error_text(module, exc)),
-                                 changed=True, set_live=set_live)
-            _restore_attributes(module, config_file, before_stat)
+                marker_error = _write_marker(server_file, unpersisted_before + to_persist)
+                if marker_error:
+                    hint = ('(the running values were changed; the next run cannot know that they are not '
+                            'persisted: writing %s failed)' % marker_error)
+                else:
+                    hint = '(the running values were changed; the next run retries CONFIG REWRITE)'
+                fail(module, 'persist %s with CONFIG REWRITE' % ', '.join(to_persist), exc, hint=hint,
+                     result=dict(changed=bool(set_live), set_live=set_live))
+            _restore_attributes(module, server_file, before_stat)
+            if unpersisted_before:
+                _remove_marker(module, server_file)
         if static or settled:
             # After CONFIG REWRITE, which would otherwise overwrite the edit.
             new_lines, file_changed = file_plan(static + settled)
@@ -537,7 +639,7 @@ def main():
 
     restart_directives = sorted(static)
     result = dict(
-        changed=bool(set_live or file_changed),
+        changed=bool(set_live or file_changed or unpersisted),
         restart_required=bool(restart_directives),
         restart_required_directives=restart_directives,
         changes=changes,
@@ -547,9 +649,12 @@ def main():
         config_file=config_file,
     )
     if module._diff:
+        def before_of(n):
+            if n in changes and (n in settled or n in unpersisted):
+                return changes[n]['before']
+            return _show(n, current[n])
         result['diff'] = dict(
-            before=_lines((n, changes[n]['before'] if n in settled and n in changes else _show(n, current[n]))
-                          for n in order),
+            before=_lines((n, before_of(n)) for n in order),
             after=_lines((n, _show(n, after_values[n]) if n in changes else _show(n, current[n])) for n in order),
         )
         for name in order:
@@ -567,14 +672,14 @@ def _set_one_by_one(module, client, names, rendered, current):
             client.execute_command('CONFIG SET', name, rendered[name])
             done.append(name)
         except Exception as exc:
-            text = _error_text(module, exc)
+            text = error_text(module, exc)
             for previous in reversed(done):
                 try:
                     client.execute_command('CONFIG SET', previous, current[previous])
                 except Exception:
-                    module.fail_json(msg='Cannot set %s: %s; and rolling back %s failed' % (name, text, previous),
-                                     changed=True)
-            module.fail_json(msg='Cannot set %s: %s (nothing was changed)' % (name, text))
+                    fail(module, 'set %s' % name, text, hint='; and rolling back %s failed' % previous,
+                         result=dict(changed=True))
+            fail(module, 'set %s' % name, text, hint='(nothing was changed)')
     return done
 
 

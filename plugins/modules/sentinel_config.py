@@ -81,11 +81,16 @@ options:
       - ACL user Sentinel authenticates as on the master and replicas
         (C(sentinel auth-user)). V("") removes it.
       - Not shown by C(SENTINEL MASTER); compared with the Sentinel's config file, see O(auth_pass_update).
+      - Refused, before anything is changed, if it contains whitespace, a quote
+        or a backslash (Sentinel writes it unquoted to its config file and then
+        fails at its next start); the same holds for O(auth_pass), O(sentinel_pass)
+        and C(sentinel-user) in O(sentinel_settings).
     type: str
   auth_pass:
     description:
       - Password Sentinel uses on the master and replicas (C(sentinel auth-pass)). V("") removes it.
       - Not shown by C(SENTINEL MASTER); compared with the Sentinel's config file, see O(auth_pass_update).
+      - No whitespace, quotes or backslashes (see O(auth_user)).
     type: str
   auth_pass_update:
     description:
@@ -179,9 +184,17 @@ EXAMPLES = r'''
 
 RETURN = r'''
 changed:
-  description: Whether something was changed (or would be, in check mode).
+  description:
+    - Whether something was changed (or would be, in check mode).
+    - Also in a failed result, V(true) when commands before the failing one were applied.
   returned: always
   type: bool
+applied:
+  description: In a failed result, the commands applied before the one that failed (secrets masked).
+  returned: when a command failed
+  type: list
+  elements: str
+  sample: ["SENTINEL MONITOR extra 127.0.0.1 6380 1"]
 master_name:
   description: O(master_name).
   returned: always
@@ -232,7 +245,8 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     connect,
     connection_argument_spec,
     describe_target,
-    safe_error,
+    fail as fail_on,
+    run as run_on,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     host_addresses,
@@ -290,18 +304,21 @@ def main():
 
     client = connect(module)
     target = describe_target(module)
+    where = 'the Sentinel at %s' % target
 
     def fail(msg, **kwargs):
         module.fail_json(msg=msg, target=target, **kwargs)
 
     def run(*args):
-        try:
-            return client.execute_command(*args)
-        except Exception as exc:
-            fail('Cannot run %s on the Sentinel at %s: %s'
-                 % (' '.join(str(a) for a in args[:2]), target, safe_error(module, exc)))
+        return run_on(module, 'run %s' % ' '.join(str(a) for a in args[:3]), client.execute_command, *args,
+                      target=where, result=dict(target=target))
 
-    server = pairs(client.info('server'))
+    try:
+        server = pairs(client.info('server'))
+    except Exception as exc:
+        denied = 'noperm' in to_native(exc).lower() or type(exc).__name__ == 'NoPermissionError'
+        fail_on(module, 'read INFO server', exc, target=where, result=dict(target=target),
+                hint='(login_user needs +info on the Sentinel)' if denied else None)
     mode = server_mode(server)
     if mode != 'sentinel':
         fail('%s is not a Sentinel (mode %s); point login_host/login_port at redis-sentinel or valkey-sentinel'
@@ -317,7 +334,7 @@ def main():
         current = pairs(client.execute_command('SENTINEL', 'MASTER', name))
     except Exception as exc:
         if not _is_no_such_master(exc):
-            fail('Cannot read master %s from the Sentinel at %s: %s' % (name, target, safe_error(module, exc)))
+            fail_on(module, 'read master %s' % name, exc, target=where, result=dict(target=target))
         current = None
 
     changes = []          # list of Change, in the order they are applied
@@ -405,13 +422,17 @@ def main():
         shown_commands.append(' '.join('""' if a == '' else a for a in shown))
 
     if not module.check_mode:
-        for args, change in zip(commands, changes):
+        applied = []
+        for args, change, shown in zip(commands, changes, shown_commands):
             try:
                 client.execute_command(*args)
             except Exception as exc:
-                fail('Cannot set %s of %s on the Sentinel at %s: %s' % (
-                    change.option, name, target, safe_error(module, _mask_secrets(exc, p))),
-                    changes=dict((c.option, c.shown()) for c in changes), commands=shown_commands)
+                # What was applied stays applied (a MONITOR is not undone): say so.
+                fail_on(module, 'set %s of %s' % (change.option, name), exc, target=where,
+                        hint='(applied before: %s)' % ('; '.join(applied) if applied else 'nothing'),
+                        result=dict(changed=bool(applied), target=target, applied=applied,
+                                    changes=dict((c.option, c.shown()) for c in changes), commands=shown_commands))
+            applied.append(shown)
 
     result = dict(
         changed=bool(changes),
@@ -443,14 +464,6 @@ class _Monitor(object):
 
     def shown(self):
         return dict(before=self.before, after=self.after)
-
-
-def _mask_secrets(exc, params):
-    text = to_native(exc)
-    for option in ('auth_pass', 'sentinel_pass'):
-        if params.get(option):
-            text = text.replace(params[option], MASK)
-    return text
 
 
 if __name__ == '__main__':

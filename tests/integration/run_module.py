@@ -68,8 +68,11 @@ class ModuleResult(dict):
     stderr = ""
 
 
-def run_module(module_name, args, check=False, diff=False, env=None, timeout=60, python=None):
+def run_module(module_name, args, check=False, diff=False, env=None, timeout=60, python=None, wrapper=None):
     """Run plugins/modules/<module_name>.py with ``args``; return its result dict.
+
+    ``wrapper`` (a list) is put in front of the command (for example to run
+    the module in its own mount namespace, see syslog_capture.py).
 
     ``env`` adds to (or, with value None, removes from) the inherited
     environment. The returned dict also has ``.rc``, ``.stdout`` and
@@ -93,9 +96,10 @@ def run_module(module_name, args, check=False, diff=False, env=None, timeout=60,
                 run_env.pop(key, None)
             else:
                 run_env[key] = value
+        command = [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m",
+                   "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file]
         proc = subprocess.run(
-            [python or os.environ.get("HARDENED_REDIS_MODULE_PYTHON") or sys.executable, "-m",
-             "ansible_collections.hardened.redis.plugins.modules." + module_name, args_file],
+            list(wrapper or []) + command,
             env=run_env, cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             timeout=timeout, universal_newlines=True, check=False)
     finally:

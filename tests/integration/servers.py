@@ -97,8 +97,10 @@ class RedisProcess:
     """
 
     def __init__(self, workdir, config_file, port, tls_port=0, unix_socket=None,
-                 password=None, tls=None, sentinel=False):
+                 password=None, tls=None, sentinel=False, args=None, user=None):
         self.host = HOST
+        self.args = list(args) if args is not None else [config_file]  # argv after the binary
+        self.user = user  # run as this user (tests that need a server that is not root)
         self.dir = workdir
         self.config_file = config_file
         self.port = port
@@ -113,8 +115,9 @@ class RedisProcess:
     # -- lifecycle -------------------------------------------------------
     def start(self, timeout=10.0):
         binary = REDIS_SENTINEL if self.sentinel else REDIS_SERVER
-        self.proc = subprocess.Popen([binary, self.config_file], cwd=self.dir,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        extra = dict(user=self.user) if self.user else {}
+        self.proc = subprocess.Popen([binary] + self.args, cwd=self.dir,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, **extra)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:

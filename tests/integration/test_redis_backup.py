@@ -338,7 +338,8 @@ def test_retention_max_age_and_check_mode(data_server, tmp_path, module_runner):
     dest.mkdir()
     old = dest / "redis-n1-20200101T000000.000Z.rdb.gz"
     old.write_bytes(b"old")
-    (dest / (old.name + ".json")).write_text("{}")
+    # retention trusts the manifest, not the name alone
+    (dest / (old.name + ".json")).write_text(json.dumps({"file": old.name, "node_name": "n1", "prefix": "redis"}))
     listing = sorted(os.listdir(str(dest)))
     before_saves = int(data_server.client().info("persistence")["rdb_saves"])
     res = module_runner("redis_backup", base_args(data_server, dest=str(dest), max_age="7d", node_name="n1"),
@@ -551,5 +552,12 @@ def test_restore_start_failure_rolls_back(data_server, tmp_path, module_runner):
     out = restore(module_runner, data_server, res["path"], start_command=[str(script)], timeout=10)
     assert out.get("failed"), out
     assert "put back" in out["msg"], out["msg"]
+    # what it did, step by step: the server was stopped and started (changed), and rolled back
+    assert out["changed"] is True and out["rolled_back"] is True, out
+    steps = [a.split(" ")[0] + " " + a.split(" ")[1] for a in out["actions"]]
+    assert steps == ["stopped the", "moved %s" % os.path.join(data_server.dir, "dump.rdb"), "placed the",
+                     "rolling back:", "removed the", "moved %s" % os.path.join(data_server.dir, "dump.rdb"),
+                     "started the"], out["actions"]
+    assert out["actions"][-1].startswith("started the server again (pid ")
     assert data_server.client().get("live") == "old data" and data_server.client().dbsize() == 1
     assert not [n for n in os.listdir(data_server.dir) if "pre-restore" in n or n.startswith(".")]

@@ -374,7 +374,7 @@ def test_value_refused_by_server_fails_and_changes_nothing(redis_server):
     file_before = redis_server.read_config()
     result = failed(run_module('redis_config', tcp(redis_server, config={'maxmemory': '5mb',
                                                                          'maxmemory-samples': 0})))
-    assert result['msg'].startswith('Cannot set maxmemory-samples: ERR ')
+    assert result['msg'].startswith('Cannot set maxmemory-samples on 127.0.0.1:%d: ERR ' % redis_server.port)
     assert redis_server.config_get('maxmemory') == '0'
     assert redis_server.config_get('maxmemory-samples') == '5'
     assert redis_server.read_config() == file_before

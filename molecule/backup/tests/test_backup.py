@@ -21,6 +21,7 @@ import glob
 import json
 import os
 import shutil
+import stat
 import time
 
 import pytest
@@ -124,7 +125,7 @@ def test_dataset_same_everywhere(group):
 
 
 def test_backup_playbook(group, tmp_path_factory):
-    fetch = tmp_path_factory.mktemp("fetched")
+    fetch = tmp_path_factory.mktemp("fetched") / "copies"  # made by the playbook
     t0 = time.monotonic()
     proc = playbook(os.path.join(PLAYBOOKS, "backup.yml"), "-e", f"backup_fetch_dir={fetch}")
     print(f"\nbackup.yml: {time.monotonic() - t0:.1f} s")
@@ -133,6 +134,9 @@ def test_backup_playbook(group, tmp_path_factory):
     assert secret("backup") not in out and secret("admin") not in out
     files = sorted(glob.glob(str(fetch / "*.rdb.gz")))
     assert len(files) == 1, files
+    # the whole dataset: private to the controller's user, like the credentials
+    assert stat.S_IMODE(os.stat(str(fetch)).st_mode) == 0o700
+    assert {stat.S_IMODE(os.stat(f).st_mode) for f in (files[0], files[0] + ".json")} == {0o600}
     manifest = json.load(open(files[0] + ".json", encoding="utf-8"))
     assert manifest["role"] == "slave" and manifest["verified"] is True
     assert manifest["keys"] == STATE["digest"][1], manifest

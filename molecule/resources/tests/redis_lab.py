@@ -135,8 +135,8 @@ class Recap(dict):
         return found
 
 
-def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[str, dict[str, int]]:
-    """Run the scenario's converge.yml the way Molecule does; return the recap per host."""
+def converge_process(extra_vars: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the scenario's converge.yml the way Molecule does; return the finished process."""
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
         os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
@@ -149,7 +149,12 @@ def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[st
     if check:
         cmd += ["--check", "--diff"]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def run_converge(extra_vars: dict | None = None, check: bool = False) -> dict[str, dict[str, int]]:
+    """Run the scenario's converge.yml the way Molecule does; return the recap per host."""
+    proc = converge_process(extra_vars, check)
     assert proc.returncode == 0, f"converge failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     recap = Recap()
     recap.output = proc.stdout

@@ -9,7 +9,9 @@ Order is pinned (pytest runs a file's tests in order; each needs the previous):
      than down-after-milliseconds), 0 acknowledged writes lost;
   4. planned switchover with sentinel_failover to a chosen replica under the
      writer: 0 acknowledged writes lost;
-  5. converge again: 0 changed, the master kept, epochs and peers untouched.
+  5. converge again: 0 changed, the master kept, epochs and peers untouched;
+  6. a failing sentinel_config task (no_log) says why; a password Sentinel
+     cannot keep in its file is refused; nothing changes.
 Times are printed, never asserted.
 
 The same tests run for the sentinel-valkey scenario (its verifier directory
@@ -177,3 +179,27 @@ def test_06_converge_again_changes_nothing(group):
         assert after["config-epoch"] == before[n]["config-epoch"], n
         assert after["num-other-sentinels"] == before[n]["num-other-sentinels"], n
         assert after["num-slaves"] == before[n]["num-slaves"], n
+
+
+def test_07_failing_sentinel_config_says_why(group):
+    # The module refuses parallel_syncs 0; its task is no_log (it carries
+    # passwords), yet the operator reads the module's own message.
+    proc = run_playbook(CONVERGE, "-e", '{"redis_sentinel_parallel_syncs": 0}')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "parallel_syncs must be 1 or more" in out, out[-3000:]
+    assert "the output has been hidden" not in out, out[-3000:]
+    counts = recap(proc.stdout)
+    assert counts and all(c.get("changed", 0) == 0 for c in counts.values()), counts
+
+
+def test_08_password_sentinel_cannot_keep_is_refused(group):
+    # Sentinel writes auth-pass unquoted: "two words" would make its next start fail.
+    proc = run_playbook(CONVERGE, "-e", '{"redis_sentinel_password": "two words"}')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "redis_sentinel_password must not contain whitespace, a quote or a backslash" in out, out[-3000:]
+    assert "two words" not in out
+    counts = recap(proc.stdout)
+    assert counts and all(c.get("changed", 0) == 0 for c in counts.values()), counts
+    assert group.wait_settled(timeout=30) == STATE.get("after_switchover")
