@@ -192,5 +192,7 @@ def stats_state(stats):
         expired_keys=_int(stats.get('expired_keys')),
         rejected_connections=_int(stats.get('rejected_connections')),
         total_commands_processed=_int(stats.get('total_commands_processed')),
+        sync_full=_int(stats.get('sync_full')),
+        sync_partial_ok=_int(stats.get('sync_partial_ok')),
         instantaneous_ops_per_sec=_int(stats.get('instantaneous_ops_per_sec')),
     )

@@ -66,7 +66,7 @@ def _peer(entry):
 
 
 def _empty_view(addr, reachable, error=None, runid=None):
-    return dict(sentinel=addr, reachable=reachable, runid=runid, monitored=False, master=None,
+    return dict(sentinel=addr, reachable=reachable, runid=runid, process_id=None, version=None, monitored=False, master=None,
                 master_flags=[], config_epoch=None, failover_in_progress=False, failover_state=None,
                 quorum=None, down_after_milliseconds=None, failover_timeout=None, parallel_syncs=None,
                 known_sentinels=None, known_replicas=None, replicas=[], sentinels=[],
@@ -80,12 +80,14 @@ def sentinel_view(client, master_name, addr, error_text=to_native):
     names the promoted replica as soon as a failover switched. Errors of a
     single command are kept in ``error`` (the view stays ``reachable``).
     """
-    runid = None
+    server = {}
     try:
-        runid = client.info('server').get('run_id')
+        server = client.info('server')
     except Exception:  # a user without +info: the address identifies it then
         pass
-    view = _empty_view(addr, True, runid=runid)
+    view = _empty_view(addr, True, runid=server.get('run_id'))
+    view.update(process_id=_int(server.get('process_id')),
+                version=server.get('valkey_version') or server.get('redis_version'))
     try:
         master = pairs(client.execute_command('SENTINEL', 'MASTER', master_name))
     except Exception as exc:

@@ -318,6 +318,12 @@ stats:
     instantaneous_ops_per_sec:
       description: Commands per second now.
       type: int
+    sync_full:
+      description: Full resyncs this node served to replicas since it started.
+      type: int
+    sync_partial_ok:
+      description: Partial resyncs it accepted since it started.
+      type: int
   sample: {keyspace_hits: 90, keyspace_misses: 10, hit_rate_pct: 90.0, evicted_keys: 0}
 acl:
   description: Who this module is logged in as.

@@ -55,8 +55,8 @@ options:
     default: []
   require_agreed_master:
     description:
-      - Fail, with the verdict's reason as the message, when a surveyed master
-        has no agreed master. Playbooks use it to refuse to act.
+      - Fail with RV(refusal) as the message when a surveyed master has no
+        agreed master. Playbooks use it (or RV(refusal)) to refuse to act.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -142,6 +142,13 @@ master_port:
   returned: when O(master_name) is set
   type: int
   sample: 6379
+refusal:
+  description:
+    - "The message to refuse with when the group of O(master_name) has no agreed
+      master (C(No agreed master of '<name>', nothing done: <reason>.)); empty when it has one."
+  returned: when O(master_name) is set
+  type: str
+  sample: ''
 verdict:
   description: The group's verdict for O(master_name) (see RV(masters)).
   returned: when O(master_name) is set
@@ -191,6 +198,9 @@ masters:
           description: Each Sentinel's answer (C(sentinel), C(reachable), C(master), C(known_sentinels), C(error)).
           type: list
           elements: dict
+    refusal:
+      description: As RV(refusal), for this master name.
+      type: str
     sentinels:
       description: Each Sentinel's view, in the order they were asked.
       type: list
@@ -203,7 +213,13 @@ masters:
           description: Whether it answered.
           type: bool
         runid:
-          description: Its run id.
+          description: Its run id (new at each start).
+          type: str
+        process_id:
+          description: Its PID (C(INFO server)).
+          type: int
+        version:
+          description: Its version (Valkey's own version on Valkey).
           type: str
         monitored:
           description: Whether it monitors this master name.
@@ -303,6 +319,13 @@ def _split_address(text):
     return host, port
 
 
+def refusal(name, verdict):
+    """The one message every playbook refuses with when a group has no agreed master ('' when it has)."""
+    if verdict['agreed']:
+        return ''
+    return "No agreed master of '%s', nothing done: %s." % (name, verdict['reason'])
+
+
 def main():
     argument_spec = connection_argument_spec(default_port=26379)
     argument_spec.update(
@@ -361,7 +384,8 @@ def main():
         answers, views = survey(client, peer, name, here, seeds=seeds, error_text=text)
         if client is None:
             views[0]['error'] = answers[0]['error'] = login_error
-        masters[name] = dict(verdict=group_verdict(answers, expected=p['expected_sentinels']), sentinels=views)
+        verdict = group_verdict(answers, expected=p['expected_sentinels'])
+        masters[name] = dict(verdict=verdict, sentinels=views, refusal=refusal(name, verdict))
 
     result = dict(changed=False, masters=masters)
     if p['master_name']:
@@ -371,12 +395,11 @@ def main():
             host, port = _split_address(verdict['master'])
         result.update(master_name=p['master_name'], agreed=verdict['agreed'], master=verdict['master'],
                       master_host=host, master_port=port, verdict=verdict,
-                      sentinels=masters[p['master_name']]['sentinels'])
+                      sentinels=masters[p['master_name']]['sentinels'], refusal=masters[p['master_name']]['refusal'])
     if p['require_agreed_master']:
-        refused = ['%s: %s' % (name, masters[name]['verdict']['reason'])
-                   for name in sorted(masters) if not masters[name]['verdict']['agreed']]
+        refused = [masters[name]['refusal'] for name in sorted(masters) if masters[name]['refusal']]
         if refused:
-            module.fail_json(msg='; '.join(refused), **result)
+            module.fail_json(msg=' '.join(refused), **result)
     module.exit_json(**result)
 
 

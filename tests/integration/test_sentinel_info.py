@@ -48,7 +48,7 @@ def test_agreement(group):
     result = run_module("sentinel_info", _args(group), check=True)
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is False
-    assert result["agreed"] is True
+    assert result["agreed"] is True and result["refusal"] == ""
     assert result["master"] == _addr(group.master)
     assert (result["master_host"], result["master_port"]) == (HOST, group.master.port)
     verdict = result["verdict"]
@@ -87,7 +87,8 @@ def test_unknown_master_name(group):
     assert result["sentinels"][0]["error"] == "does not monitor nosuch"
     assert result["verdict"]["reason"].startswith("no agreed master")
     refused = run_module("sentinel_info", _args(group, master_name="nosuch", require_agreed_master=True))
-    assert refused["failed"] and refused["msg"].startswith("nosuch: no agreed master")
+    assert refused["failed"] and refused["msg"].startswith("No agreed master of 'nosuch', nothing done: no agreed master")
+    assert refused["msg"] == result["refusal"]
 
 
 def test_bad_options(group):
@@ -140,7 +141,8 @@ def test_majority_down(group):
         assert verdict["reason"].startswith("no agreed master: 1 of 3 Sentinels answered")
         refused = run_module("sentinel_info", _args(group, require_agreed_master=True))
         assert refused["failed"] is True
-        assert refused["msg"] == "%s: %s" % (group.name, verdict["reason"])
+        assert refused["msg"] == "No agreed master of '%s', nothing done: %s." % (group.name, verdict["reason"])
+        assert refused["msg"] == result["refusal"]
         assert refused["agreed"] is False
         _no_secret(refused, group)
     finally:
@@ -184,7 +186,8 @@ def test_disagreement(rogue_group):
     result = run_module("sentinel_info", _args(group, sentinel=group.sentinels[2], expected_sentinels=3,
                                                require_agreed_master=True))
     assert result.get("failed") is True, result.get("verdict")
-    assert result["msg"].startswith("%s: no agreed master: 1 of 3 Sentinels answered" % group.name)
+    assert result["msg"].startswith("No agreed master of '%s', nothing done: no agreed master: 1 of 3 Sentinels answered"
+                                    % group.name)
     # ... and given the others' addresses, it finds the majority.
     result = run_module("sentinel_info", _args(group, sentinel=group.sentinels[2], expected_sentinels=3,
                                                sentinel_addresses=[_addr(s) for s in group.sentinels]))
