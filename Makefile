@@ -31,9 +31,13 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 .PHONY: help deps build images lint ansible-lint sanity rules units integration molecule molecules test lab lab-destroy bench-converge bench-backup clean
+# `make help` names every target; keep it in step when adding one.
 
 help:
-	@echo "make lab | test | deps | build | lint | sanity | rules | units | integration | molecule SCENARIO=name | lab-destroy | clean"
+	@echo "Tests:       make test (= deps build lint units integration molecules) | deps | build | lint (= ansible-lint sanity rules)"
+	@echo "             make ansible-lint | sanity | rules | units | integration | molecule SCENARIO=name | molecules | images"
+	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
+	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | security-report | reliability"
 
 deps:
 	@bash tests/lab/install-deps.sh

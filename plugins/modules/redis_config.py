@@ -96,7 +96,7 @@ notes:
     check mode the module can only predict that value.
   - Config-file-only directives (C(include), C(rename-command), C(loadmodule),
     C(user)) are not visible through C(CONFIG GET) and are not managed here;
-    the server role templates them.
+    the redis role templates them.
   - A later C(CONFIG REWRITE) (by this module, an operator or Sentinel) writes the
     running value of a static directive back into the file until Redis has been
     restarted; the next run of this module then edits the file again.

@@ -1,4 +1,4 @@
-"""Host-level checks of the hardened server role (default scenario)."""
+"""Host-level checks of the hardened redis role (default scenario)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Shared helpers for the Molecule scenarios' testinfra tests.
 
 Facts about one hardened.redis instance inside a lab container (paths and
-names follow the server role's formula), the controller-side credentials, and
+names follow the redis role's formula), the controller-side credentials, and
 redis-py clients that connect from the controller to a container's address.
 """
 

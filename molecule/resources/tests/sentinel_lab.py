@@ -1,7 +1,7 @@
 """Helpers for the Sentinel scenario: the group seen from the controller.
 
 Containers are reached at their addresses on the scenario network (the host
-routes to them), data nodes as the server role's ``admin`` user, Sentinels as
+routes to them), data nodes as the redis role's ``admin`` user, Sentinels as
 the sentinel role's ``admin`` user, the application as ``app`` through
 redis-py's Sentinel client (Sentinel user ``client``). Passwords come from the
 controller-side files the roles generated; they never reach a command line.
