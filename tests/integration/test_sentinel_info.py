@@ -14,7 +14,7 @@ import pytest
 
 from run_module import run_module
 from sentinels import start_group
-from servers import HOST, RedisProcess, free_port, start_redis
+from servers import HOST, RedisProcess, free_port, start_redis, start_sentinel
 
 
 @pytest.fixture(scope="module")
@@ -153,24 +153,28 @@ def test_majority_down(group):
 
 @pytest.fixture
 def rogue_group(tmp_path):
-    """A group whose third Sentinel was made to monitor another server under the same name."""
+    """A group whose third Sentinel was made to monitor another server under
+    the same name, and a lone Sentinel (no peer knows it) monitoring that server too."""
     g = start_group(tmp_path)
-    other = None
+    other = lone = None
     try:
         g.wait_ready()
         other = start_redis(tmp_path, name="other", password=g.passwords["sentinel"])
         rogue = g.sentinel_client(g.sentinels[2])
         rogue.execute_command("SENTINEL", "REMOVE", g.name)
         rogue.execute_command("SENTINEL", "MONITOR", g.name, HOST, other.port, 2)
-        yield g, other
+        lone = start_sentinel(tmp_path, ["sentinel monitor %s %s %d 2" % (g.name, HOST, other.port)],
+                              name="lone", password=g.passwords["sentinel_requirepass"])
+        yield g, other, lone
     finally:
         g.stop()
-        if other is not None:
-            other.stop()
+        for proc in (lone, other):
+            if proc is not None:
+                proc.stop()
 
 
 def test_disagreement(rogue_group):
-    group, other = rogue_group
+    group, other, lone = rogue_group
     # From a Sentinel of the majority: the rogue one is still known to it, and asked.
     result = run_module("sentinel_info", _args(group))
     assert not result.get("failed"), result.get("msg")
@@ -179,22 +183,23 @@ def test_disagreement(rogue_group):
     assert verdict["votes"] == {_addr(group.master): 2, _addr(other): 1}
     assert "%s names %s" % (_addr(group.sentinels[2]), _addr(other)) in verdict["reason"]
 
-    # From the rogue Sentinel, which knows no peer now: alone it would agree
-    # with itself; expected_sentinels (the inventory's count) refuses that.
-    alone = run_module("sentinel_info", _args(group, sentinel=group.sentinels[2]))
+    # From a Sentinel that knows no peer: alone it agrees with itself;
+    # expected_sentinels (the inventory's count) refuses that.
+    alone = run_module("sentinel_info", _args(group, sentinel=lone))
     assert alone["verdict"]["size"] == 1 and alone["master"] == _addr(other)
-    result = run_module("sentinel_info", _args(group, sentinel=group.sentinels[2], expected_sentinels=3,
+    result = run_module("sentinel_info", _args(group, sentinel=lone, expected_sentinels=3,
                                                require_agreed_master=True))
     assert result.get("failed") is True, result.get("verdict")
     assert result["msg"].startswith("No agreed master of '%s', nothing done: no agreed master: 1 of 3 Sentinels answered"
                                     % group.name)
-    # ... and given the others' addresses, it finds the majority.
-    result = run_module("sentinel_info", _args(group, sentinel=group.sentinels[2], expected_sentinels=3,
-                                               sentinel_addresses=[_addr(s) for s in group.sentinels]))
-    assert result["agreed"] is True and result["master"] == _addr(group.master)
-    assert result["verdict"]["answered"] == 3
+    # ... given the group's addresses it asks all four: two name each address, a tie, no agreed master.
+    result = run_module("sentinel_info", _args(group, sentinel=lone, expected_sentinels=3,
+                                               sentinel_addresses=[_addr(s) for s in group.sentinels[:2]]))
+    assert result["agreed"] is False, result["verdict"]
+    assert (result["verdict"]["answered"], result["verdict"]["size"]) == (4, 4)
+    assert result["verdict"]["votes"] == {_addr(group.master): 2, _addr(other): 2}
 
-    # Two Sentinels each naming another address: no majority names one master.
+    # Three Sentinels of the group naming three addresses: no majority names one master.
     second = group.sentinel_client(group.sentinels[1])
     second.execute_command("SENTINEL", "REMOVE", group.name)
     second.execute_command("SENTINEL", "MONITOR", group.name, HOST, group.replicas[0].port, 2)
