@@ -7,6 +7,16 @@
       promotion, Sentinel's switch, writes resumed, old master rejoined, and
       the acknowledged writes lost.
 
+  bench/failover.py heal --runs 5
+      In the running lab (LAB_NAME, default hredis-lab): per run, kill -9 of
+      the master; the heal time (the old master answers again after systemd's
+      RestartSec -> it replicates the new master with its link up) and the
+      role it came back with; then a second kill inside the heal window: the
+      master is killed again and, as soon as that node answers after its
+      restart, the master of the moment is killed too. Prints the write
+      outage of the first and of the second kill (--write-docs: the section
+      "Heal and second kill" of docs/benchmarks.md).
+
   bench/failover.py bench --kills 20 --switchovers 5 --profiles fast default
       Its own three-host lab (LAB_NAME hredis-fbench), deployed with
       hardened.redis.site once per Sentinel profile; per profile N kills and M
@@ -47,7 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 _CREDS_LINK = Path(tempfile.mkdtemp(prefix="hredis-bench-"))
 
 from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
-from sentinel_lab import MASTER_NAME, Group, Writer  # noqa: E402  pylint: disable=wrong-import-position
+from sentinel_lab import MASTER_NAME, Group, Writer, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave",
           "+promoted-slave", "+switch-master", "+convert-to-slave", "-sdown")
@@ -388,10 +398,98 @@ def drill(_args):
         sys.exit(f"{row['lost']} acknowledged writes lost")
 
 
+def _answers(group: Group, name: str):
+    """Probe: the node's INFO replication once it answers again (it may still be loading), else a string."""
+    try:
+        info = group.node(name, timeout=0.3).info("replication")
+    except redis.RedisError as exc:
+        return f"{name}: {exc!r}"
+    return info or f"{name}: no answer"
+
+
+def heal_once(group: Group, tag: str) -> dict:
+    """One kill and the old master's way back; then a second kill inside the heal window.
+
+    Times in seconds: heal = from the old master's first answer after its
+    restart until it replicates the new master with its link up; outages are
+    the longest gap between acknowledged writes after each kill."""
+    a = group.wait_settled(timeout=120)
+    writer = TimedWriter(group, tag)
+    writer.start()
+    try:
+        writer.wait_acks(200, timeout=30)
+        kill1 = time.monotonic()
+        group.kill_data_node(a)
+        b = group.wait_new_master(a, 60)
+        came_back = wait_for(f"{a} answers after its restart", lambda: _answers(group, a), 60, 0.02)
+        restarted = time.monotonic()
+        role_at_restart = came_back.get("role")
+        group.wait_rejoined(a, b, 120)
+        rejoined = time.monotonic()
+        outage1 = writer.longest_gap(since=kill1)
+        group.wait_settled(timeout=120)
+        writer.wait_acks(200, timeout=60)
+        # Second kill inside the heal window: kill B, and when B answers
+        # again after its restart, kill the master of that moment (C).
+        group.kill_data_node(b)
+        c = group.wait_new_master(b, 60)
+        back = wait_for(f"{b} answers after its restart", lambda: _answers(group, b), 60, 0.02)
+        b_role = back.get("role")
+        kill2 = time.monotonic()
+        group.kill_data_node(c)
+        d = group.wait_new_master(c, 60)
+        writer.wait_acks(200, timeout=60)
+        outage2 = writer.longest_gap(since=kill2)
+        final = group.wait_settled(timeout=180)
+        writer.wait_acks(100, timeout=60)
+    finally:
+        writer.stop()
+    lost = group.missing(final, writer.acked)
+    return {"first": a, "heal": round(rejoined - restarted, 3), "rejoined_after_kill": round(rejoined - kill1, 3),
+            "role_at_restart": role_at_restart, "outage1": round(outage1, 3), "second_kill_role_at_restart": b_role,
+            "outage2": round(outage2, 3), "second_master": d, "acked": len(writer.acked), "lost": len(lost),
+            "errors": writer.errors}
+
+
+def heal(args):
+    names, _ = use_lab(os.environ.get("LAB_NAME", "hredis-lab"))
+    group = Group(names)
+    record = group.master_record(names[0])
+    restart_sec = group.docker(names[0], "systemctl", "show", "-p", "RestartUSec", "--value",
+                               "redis-hardened@main.service").strip()
+    delay = group.node(names[0]).config_get("repl-diskless-sync*")
+    rows = []
+    for i in range(args.runs):
+        row = heal_once(group, f"heal{int(time.time())}-{i}")
+        rows.append(row)
+        print(f"[heal] run {i + 1}/{args.runs}: {json.dumps(row)}", flush=True)
+    lines = [f"`bench/failover.py heal --runs {args.runs}` on the three-host lab (Redis and Sentinel on each host,"
+             f" down-after-milliseconds {record['down-after-milliseconds']}, RestartSec {restart_sec},"
+             f" {', '.join(f'{k} {v}' for k, v in sorted(delay.items()))}); writer as above. {machine()}.", "",
+             "| seconds | p50 | max |", "|---|---|---|"]
+    for label, key in (("heal: old master's first answer after its restart -> replica of the new master, link up", "heal"),
+                       ("the same, counted from the kill", "rejoined_after_kill"),
+                       ("write outage of the first kill", "outage1"),
+                       ("write outage of a second kill inside the heal window", "outage2")):
+        vals = [r[key] for r in rows]
+        lines.append(f"| {label} | {fmt(pct(vals, 50))} | {fmt(max(vals))} |")
+    roles = sorted({r["role_at_restart"] for r in rows} | {r["second_kill_role_at_restart"] for r in rows})
+    lines += ["", f"Role of a killed master at its first answer after the restart: {', '.join(roles)}."
+              f" Acknowledged writes lost: {sum(r['lost'] for r in rows)} of {sum(r['acked'] for r in rows)}."]
+    print("\n".join(lines))
+    if args.write_docs:
+        replace_section("Heal and second kill", "\n".join(lines))
+    if any(r["lost"] for r in rows):
+        sys.exit("acknowledged writes lost")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("drill", help="one kill in the running lab, with its timeline")
+    h = sub.add_parser("heal", help="heal time and a second kill inside the heal window, in the running lab")
+    h.add_argument("--runs", type=int, default=5)
+    h.add_argument("--write-docs", action="store_true", help="write the section of docs/benchmarks.md")
     b = sub.add_parser("bench", help="kills and switchovers per profile on a lab of its own")
     b.add_argument("--kills", type=int, default=20)
     b.add_argument("--switchovers", type=int, default=5)
@@ -400,7 +498,7 @@ def main():
     b.add_argument("--keep", action="store_true", help="leave the lab running")
     b.add_argument("--json", default="/tmp/hardened-redis-failover-bench.json")
     args = parser.parse_args()
-    {"drill": drill, "bench": bench}[args.cmd](args)
+    {"drill": drill, "bench": bench, "heal": heal}[args.cmd](args)
 
 
 if __name__ == "__main__":
