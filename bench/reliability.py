@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "reliability.md")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from benchdocs import commit_id, run_scenario, sh  # noqa: E402  pylint: disable=wrong-import-position
-FAULTS = 6
+FAULTS = 7  # test_chaos.py (6) and test_heal.py (1)
 HOST_FILE = "reliability-host.json"
 
 
@@ -117,9 +117,12 @@ def render(rows: list[dict], host: dict, took: float | None) -> str:
         "Structural facts behind some numbers (true of every run, not measured here):",
         "",
         "- A restarted master has a new replication ID (the AOF does not keep it), so",
-        "  its replicas resync in full; `repl-diskless-sync-delay` holds that for 5 s,",
+        f"  its replicas resync in full (after `repl-diskless-sync-delay`, {setup.get('repl-diskless-sync-delay', '?')} s),",
         "  and meanwhile `WAIT 1` sees no replica and `min-replicas-to-write` answers",
         "  NOREPLICAS: that is the write outage of faults 1 and 6.",
+        "- A killed master that systemd restarts asks the Sentinels first (the unit's",
+        "  start check) and comes back as a replica of the master they elected, so a",
+        "  second kill soon after (fault 7) finds a replica, not a master nobody elected.",
         "- redis-py's Sentinel client looks for a new master after connection errors",
         "  and READONLY, not after NOREPLICAS: in fault 4 the client that was",
         "  connected to the isolated master stays with it until Sentinel demotes it",
