@@ -54,13 +54,13 @@ def test_07_second_kill_in_the_heal_window(group):
         writer.wait_acks(300, timeout=30)
         killed_at = time.monotonic()
         group.kill_data_node(a)
-        b = chaos._new_master(group, a)  # pylint: disable=protected-access
+        b = chaos._new_master(group, a)
         failover_s = time.monotonic() - killed_at
         a_back = _first_answer(group, a)
         a_back_at = time.monotonic()
         # Second kill inside the heal window: the first victim answers again, kill the new master.
         group.kill_data_node(b)
-        c = chaos._new_master(group, b)  # pylint: disable=protected-access
+        c = chaos._new_master(group, b)
         b_back = _first_answer(group, b)
         # (c may be a: a replica of b with its link up and all of b's writes.)
         for n in group.names:
@@ -78,7 +78,7 @@ def test_07_second_kill_in_the_heal_window(group):
              f" {group.name_of.get(b_back.get('master_host'), b_back.get('master_host'))};"
              f" group healthy {healthy_at - a_back_at:.1f}s after {a} answered again;"
              f" replica-priority (own, as the Sentinels list it): {priorities}")
-    chaos._finish(group, "second master kill inside the heal window", writer, final,  # pylint: disable=protected-access
+    chaos._finish(group, "second master kill inside the heal window", writer, final,
                   healthy_at - killed_at, "the first kill", failover_s, facts,
                   roles_at_restart={a: a_back.get("role"), b: b_back.get("role")})
     # Back as replicas of the master the Sentinels had elected, never as masters.

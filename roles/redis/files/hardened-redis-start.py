@@ -27,6 +27,7 @@ their client user; nothing here prints a password.
 
 from __future__ import absolute_import, division, print_function
 
+import importlib
 import importlib.util
 import json
 import os
@@ -51,7 +52,7 @@ def load_rule(directory=HERE):
     types) and the collection's _values.py by their Ansible names: both are
     provided here, _values.py from the copy beside this file."""
     try:
-        import ansible.module_utils.six  # noqa: F401  pylint: disable=unused-import
+        importlib.import_module('ansible.module_utils.six')
     except ImportError:
         six = types.ModuleType('ansible.module_utils.six')
         six.integer_types = (int,)
@@ -87,7 +88,7 @@ def ask(sentinel, conf, rule):
         record = rule.pairs(client.execute_command('SENTINEL', 'MASTER', conf['master_name']))
     except redis.ResponseError as exc:
         # A Sentinel that does not monitor the group (yet) answered.
-        answer.update(reachable=True, error=str(exc).split('\n')[0])
+        answer.update(reachable=True, error=str(exc).split('\n', maxsplit=1)[0])
         return answer
     except (redis.RedisError, OSError) as exc:
         answer['error'] = type(exc).__name__
@@ -95,7 +96,7 @@ def ask(sentinel, conf, rule):
     finally:
         try:
             client.close()
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             pass
     answer['reachable'] = True
     if record.get('ip'):
@@ -111,22 +112,22 @@ def ask_all(conf, rule):
     def one(i, sentinel):
         try:
             answers[i] = ask(sentinel, conf, rule)
-        except Exception as exc:  # pylint: disable=broad-except
+        except Exception as exc:
             answers[i] = {'sentinel': '%s:%s' % (sentinel['host'], sentinel['port']), 'reachable': False,
                           'master': None, 'error': type(exc).__name__}
     threads = [threading.Thread(target=one, args=(i, s)) for i, s in enumerate(conf['sentinels'])]
-    for t in threads:
-        t.daemon = True
-        t.start()
-    for t in threads:
-        t.join(float(conf.get('timeout', 2)) * 2 + 1)
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join(float(conf.get('timeout', 2)) * 2 + 1)
     return [a or {'sentinel': '%s:%s' % (s['host'], s['port']), 'reachable': False, 'master': None, 'error': 'timeout'}
             for a, s in zip(answers, conf['sentinels'])]
 
 
 def split_address(addr):
     """``ip:port`` or ``[ipv6]:port`` -> (host, port)."""
-    host, _, port = addr.rpartition(':')
+    host, port = addr.rsplit(':', 1)
     return host.strip('[]'), int(port)
 
 
@@ -221,7 +222,7 @@ def main(argv):
         else:
             rewrite(conf['config_file'], new)
             log('%s; replicaof written to %s' % (why, conf['config_file']))
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:
         # Never keep the node down: start as configured (Sentinel converts it later).
         log('check failed (%s: %s): starting as configured' % (type(exc).__name__, exc))
     return 0

@@ -44,13 +44,13 @@ def test_this_node_named_starts_as_configured():
 
 def test_same_host_other_port_is_another_node():
     v = group_verdict([ans('s1', '10.0.0.1:6380'), ans('s2', '10.0.0.1:6380')], expected=3)
-    target, _ = start.decide(v, {'10.0.0.1'}, 6379, local=never_local)
+    target = start.decide(v, {'10.0.0.1'}, 6379, local=never_local)[0]
     assert target == ('10.0.0.1', 6380)
 
 
 def test_an_address_the_host_can_bind_is_this_node():
     v = group_verdict([ans('s1', '192.0.2.7:6379'), ans('s2', '192.0.2.7:6379')], expected=3)
-    target, _ = start.decide(v, set(), 6379, local=lambda ip: ip == '192.0.2.7')
+    target = start.decide(v, set(), 6379, local=lambda ip: ip == '192.0.2.7')[0]
     assert target is None
 
 
@@ -62,7 +62,7 @@ def test_no_majority_starts_as_configured():
 
 def test_ipv6_master():
     v = group_verdict([ans('s1', '[fd00::2]:6379'), ans('s2', '[fd00::2]:6379')], expected=3)
-    target, _ = start.decide(v, set(), 6379, local=never_local)
+    target = start.decide(v, set(), 6379, local=never_local)[0]
     assert target == ('fd00::2', 6379)
 
 
