@@ -97,7 +97,7 @@ def test_the_named_master_starts_as_configured(group, lib, tmp_path):
 
 def test_no_sentinel_reachable_starts_as_configured(group, lib, tmp_path):
     before = group.master.read_config()
-    dead = [{"host": HOST, "port": free_port()} for _ in range(3)]
+    dead = [{"host": HOST, "port": port} for port in (free_port(), free_port(), free_port())]
     out, took = run_check(lib, tmp_path, group, group.master, sentinels=dead)
     assert "no agreed master" in out and "did not answer" in out, out
     assert group.master.read_config() == before
@@ -113,7 +113,7 @@ def test_a_minority_is_not_enough(group, lib, tmp_path):
     with open(replica.config_file, "w") as f:
         f.write(elsewhere)
     try:
-        one = [{"host": HOST, "port": group.sentinels[0].port}] + [{"host": HOST, "port": free_port()} for _ in range(2)]
+        one = [{"host": HOST, "port": group.sentinels[0].port}] + [{"host": HOST, "port": port} for port in (free_port(), free_port())]
         out = run_check(lib, tmp_path, group, replica, sentinels=one)[0]
         assert "no agreed master" in out, out
         assert replica.read_config() == elsewhere
