@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "reliability.md")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from benchdocs import commit_id, run_scenario, sh  # noqa: E402  pylint: disable=wrong-import-position
-FAULTS = 7  # test_chaos.py (6) and test_heal.py (1)
+FAULTS = 10  # test_chaos.py (6), test_chaos_switchover.py (3), test_heal.py (1)
 HOST_FILE = "reliability-host.json"
 
 
@@ -122,7 +122,7 @@ def render(rows: list[dict], host: dict, took: float | None) -> str:
         "  NOREPLICAS: that is the write outage of faults 1 and 6.",
         "- A killed master that systemd restarts asks the Sentinels first (the unit's",
         "  start check) and comes back as a replica of the master they elected, so a",
-        "  second kill soon after (fault 7) finds a replica, not a master nobody elected.",
+        "  second kill soon after (fault 10) finds a replica, not a master nobody elected.",
         "- redis-py's Sentinel client looks for a new master after connection errors",
         "  and READONLY, not after NOREPLICAS: in fault 4 the client that was",
         "  connected to the isolated master stays with it until Sentinel demotes it",

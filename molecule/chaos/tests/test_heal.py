@@ -1,4 +1,4 @@
-"""Chaos suite, healing after a failover (issue #10 sections 3 and 4): runs after test_chaos.py on the same group.
+"""Chaos suite, healing after a failover (issue #10 sections 3 and 4): runs last, on the same group.
 
 A killed master that systemd restarts (RestartSec, longer than a failover)
 must come back as a replica of the master the Sentinels elected, never as a
@@ -46,7 +46,7 @@ def _priorities(group) -> dict[str, tuple[int, list[int]]]:
     return seen
 
 
-def test_07_second_kill_in_the_heal_window(group):
+def test_10_second_kill_in_the_heal_window(group):
     a = group.wait_settled(timeout=90)
     writer = ChaosWriter(group, "healwindow")
     writer.start()
