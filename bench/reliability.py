@@ -103,8 +103,9 @@ def render(rows: list[dict], host: dict, took: float | None) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
+        # (the switchover faults' rows have no failover / healthy times)
         out.append(f"| {i} | {r['fault']} | {r['acknowledged']} | {r['lost']} | {cell(r['write_outage_s'])} |"
-                   f" {cell(r['failover_s'])} | {cell(r['healthy_s'])} | {r['healthy_from']} | {r['final_master']} |")
+                   f" {cell(r.get('failover_s'))} | {cell(r.get('healthy_s'))} | {r.get('healthy_from', '–')} | {r['final_master']} |")
     out += [
         "",
         "- **write outage**: the longest gap between two acknowledged writes of the",
@@ -133,8 +134,10 @@ def render(rows: list[dict], host: dict, took: float | None) -> str:
     ]
     for i, r in enumerate(rows, 1):
         errors = ", ".join(f"{k} {v}" for k, v in sorted(r.get("client_errors", {}).items())) or "none"
-        out.append(f"{i}. **{r['fault']}**: {r['facts']}. Client errors: {errors}."
-                   f" Acknowledged keys of all faults so far checked: {r['checked_all_tests']}, missing {r['lost_all_tests']}.")
+        facts = r.get("facts") or ", ".join(f"{k} {r[k]}" for k in ("old_master", "target", "playbook_rc", "left_behind") if k in r)
+        checked = (f" Acknowledged keys of all faults so far checked: {r['checked_all_tests']}, missing {r['lost_all_tests']}."
+                   if "checked_all_tests" in r else "")
+        out.append(f"{i}. **{r['fault']}**: {facts}. Client errors: {errors}.{checked}")
     return "\n".join(out) + "\n"
 
 
