@@ -7,6 +7,18 @@
       promotion, Sentinel's switch, writes resumed, old master rejoined, and
       the acknowledged writes lost.
 
+  bench/failover.py heal --runs 5
+      In the running lab (LAB_NAME, default hredis-lab): per run, kill -9 of
+      the master; the heal time (the old master answers again after systemd's
+      RestartSec -> it replicates the new master with its link up) and the
+      role it came back with; then the new master is killed as soon as the
+      group reports healthy, and, as soon as that node answers after its
+      restart (inside its heal window), the master of that moment is killed
+      too. Prints the write outage of each kill (--write-docs: the section
+      "Heal and second kill" of docs/benchmarks.md). --without-start-check
+      first removes the start check's drop-in and sets
+      repl-diskless-sync-delay 5 live: the same lab as before this change.
+
   bench/failover.py bench --kills 20 --switchovers 5 --profiles fast default
       Its own three-host lab (LAB_NAME hredis-fbench), deployed with
       hardened.redis.site once per Sentinel profile; per profile N kills and M
@@ -47,7 +59,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 _CREDS_LINK = Path(tempfile.mkdtemp(prefix="hredis-bench-"))
 
 from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
-from sentinel_lab import MASTER_NAME, Group, Writer  # noqa: E402  pylint: disable=wrong-import-position
+from sentinel_lab import MASTER_NAME, Group, Writer, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 EVENTS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+selected-slave",
           "+promoted-slave", "+switch-master", "+convert-to-slave", "-sdown")
@@ -388,10 +400,148 @@ def drill(_args):
         sys.exit(f"{row['lost']} acknowledged writes lost")
 
 
+def _answers(group: Group, name: str):
+    """Probe: the node's INFO replication once it answers again (it may still be loading), else a string."""
+    try:
+        info = group.node(name, timeout=0.3).info("replication")
+    except redis.RedisError as exc:
+        return f"{name}: {exc!r}"
+    return info or f"{name}: no answer"
+
+
+def _outage(writer, start: float, end: float | None = None) -> float:
+    """Longest gap between two acknowledged writes that ends after `start` and begins before `end`."""
+    times = writer.ack_times
+    gaps = [b - a for a, b in zip(times, times[1:]) if b > start and (end is None or a < end)]
+    return round(max(gaps, default=0.0), 3)
+
+
+def heal_once(group: Group, tag: str) -> dict:
+    """Three kills of the master under one writer.
+
+    1. kill A: the heal = from A's first answer after its restart (systemd's
+       RestartSec) until it replicates the new master B with its link up;
+    2. as soon as the group reports healthy (Group.wait_settled), kill B;
+    3. as soon as B answers after its restart (inside its heal window), kill
+       the master of that moment.
+    Outages are the longest gap between acknowledged writes after each kill."""
+    a = group.wait_settled(timeout=120)
+    writer = TimedWriter(group, tag)
+    writer.start()
+    try:
+        writer.wait_acks(200, timeout=30)
+        kill1 = time.monotonic()
+        group.kill_data_node(a)
+        b = group.wait_new_master(a, 60)
+        came_back = wait_for(f"{a} answers after its restart", lambda: _answers(group, a), 60, 0.02)
+        restarted = time.monotonic()
+        group.wait_rejoined(a, b, 120)
+        rejoined = time.monotonic()
+        group.wait_settled(timeout=120)
+        healthy = time.monotonic()
+        kill2 = time.monotonic()
+        group.kill_data_node(b)
+        c = group.wait_new_master(b, 60)
+        back = wait_for(f"{b} answers after its restart", lambda: _answers(group, b), 60, 0.02)
+        kill3 = time.monotonic()
+        group.kill_data_node(c)
+        d = group.wait_new_master(c, 60)
+        writer.wait_acks(200, timeout=60)
+        final = group.wait_settled(timeout=180)
+        writer.wait_acks(100, timeout=60)
+    finally:
+        writer.stop()
+    lost = group.missing(final, writer.acked)
+    return {"first": a, "heal": round(rejoined - restarted, 3), "rejoined_after_kill": round(rejoined - kill1, 3),
+            "healthy_after_kill": round(healthy - kill1, 3), "role_at_restart": came_back.get("role"),
+            "outage1": _outage(writer, kill1, kill2), "outage_after_healthy": _outage(writer, kill2, kill3),
+            "second_kill_role_at_restart": back.get("role"), "outage_in_heal_window": _outage(writer, kill3),
+            "masters": [b, c, d], "acked": len(writer.acked), "lost": len(lost), "errors": writer.errors}
+
+
+START_CHECK = "/etc/systemd/system/redis-hardened@main.service.d/20-start-check.conf"
+
+
+def set_start_check(group: Group, on: bool):
+    """Before/after on the same lab: the start check's drop-in moved away (or back), and
+    repl-diskless-sync-delay 5 (Redis's default, what the role set before) or 0, live."""
+    for n in group.names:
+        src, dst = (START_CHECK + ".off", START_CHECK) if on else (START_CHECK, START_CHECK + ".off")
+        group.docker(n, "sh", "-c", f"[ ! -e {src} ] || mv {src} {dst}; systemctl daemon-reload")
+        group.node(n).config_set("repl-diskless-sync-delay", 0 if on else 5)
+
+
+def heal(args):
+    names, _ = use_lab(os.environ.get("LAB_NAME", "hredis-lab"))
+    group = Group(names)
+    if args.without_start_check:
+        set_start_check(group, False)
+    try:
+        _heal(args, group, names)
+    finally:
+        if args.without_start_check:
+            set_start_check(group, True)
+
+
+def drop_keys(group: Group, pattern: str):
+    """UNLINK the benchmark's own keys on the master (a full resync then copies only the rest)."""
+    client = group.node(group.wait_settled(timeout=120), timeout=10)
+    batch = []
+    for key in client.scan_iter(match=pattern, count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
+
+
+def _heal(args, group, names):
+    record = group.master_record(names[0])
+    restart_sec = group.docker(names[0], "systemctl", "show", "-p", "RestartUSec", "--value",
+                               "redis-hardened@main.service").strip()
+    delay = group.node(names[0]).config_get("repl-diskless-sync*")
+    rows = []
+    drop_keys(group, "heal*")
+    for i in range(args.runs):
+        row = heal_once(group, f"heal{int(time.time())}-{i}")
+        # Each run starts from the same (small) dataset: its keys go once checked.
+        drop_keys(group, "heal*")
+        rows.append(row)
+        print(f"[heal] run {i + 1}/{args.runs}: {json.dumps(row)}", flush=True)
+    lines = [f"`bench/failover.py heal --runs {args.runs}{' --without-start-check' if args.without_start_check else ''}` on the three-host lab (Redis and Sentinel on each host,"
+             f" down-after-milliseconds {record['down-after-milliseconds']}, RestartSec {restart_sec},"
+             f" {', '.join(f'{k} {v}' for k, v in sorted(delay.items()))}); writer as above. {machine()}.", "",
+             "| seconds | p50 | max |", "|---|---|---|"]
+    for label, key in (("heal: old master's first answer after its restart -> replica of the new master, link up", "heal"),
+                       ("the same, counted from the kill", "rejoined_after_kill"),
+                       ("group healthy (Group.wait_settled), counted from the kill", "healthy_after_kill"),
+                       ("write outage of the first kill", "outage1"),
+                       ("write outage of a kill right after the group reports healthy", "outage_after_healthy"),
+                       ("write outage of a kill as soon as the previous master answers again (heal window)",
+                        "outage_in_heal_window")):
+        vals = [r[key] for r in rows]
+        lines.append(f"| {label} | {fmt(pct(vals, 50))} | {fmt(max(vals))} |")
+    roles = sorted({r["role_at_restart"] for r in rows} | {r["second_kill_role_at_restart"] for r in rows})
+    lines += ["", f"Role of a killed master at its first answer after the restart: {', '.join(roles)}."
+              f" Acknowledged writes lost: {sum(r['lost'] for r in rows)} of {sum(r['acked'] for r in rows)}."]
+    print("\n".join(lines))
+    if args.write_docs:
+        replace_section("Heal and second kill" + (", before the start check" if args.without_start_check else ""),
+                        "\n".join(lines))
+    if any(r["lost"] for r in rows):
+        sys.exit("acknowledged writes lost")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("drill", help="one kill in the running lab, with its timeline")
+    h = sub.add_parser("heal", help="heal time and a second kill inside the heal window, in the running lab")
+    h.add_argument("--runs", type=int, default=5)
+    h.add_argument("--write-docs", action="store_true", help="write the section of docs/benchmarks.md")
+    h.add_argument("--without-start-check", action="store_true",
+                   help="measure the lab as it was before the start check (drop-in moved away, diskless delay 5)")
     b = sub.add_parser("bench", help="kills and switchovers per profile on a lab of its own")
     b.add_argument("--kills", type=int, default=20)
     b.add_argument("--switchovers", type=int, default=5)
@@ -400,7 +550,7 @@ def main():
     b.add_argument("--keep", action="store_true", help="leave the lab running")
     b.add_argument("--json", default="/tmp/hardened-redis-failover-bench.json")
     args = parser.parse_args()
-    {"drill": drill, "bench": bench}[args.cmd](args)
+    {"drill": drill, "bench": bench, "heal": heal}[args.cmd](args)
 
 
 if __name__ == "__main__":
