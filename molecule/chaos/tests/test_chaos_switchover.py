@@ -147,7 +147,8 @@ def test_08_target_killed_mid_switchover():
     _outcome_told(row)
 
 
-KILL_MODULE = ("for p in $(pgrep -x python3); do "
+# Debian's python3 is python3.11 (or 3.13) by its process name
+KILL_MODULE = ("for p in $(pgrep -x 'python3(\\.[0-9]+)?'); do "
                "[ \"$(ps -o ppid= -p $p | tr -d ' ')\" != 1 ] && kill -9 $p; done; true")
 
 
