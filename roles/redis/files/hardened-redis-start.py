@@ -35,6 +35,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,8 +79,8 @@ def ask(sentinel, conf, rule):
     who = '%s:%s' % (sentinel['host'], sentinel['port'])
     answer = {'sentinel': who, 'reachable': False, 'master': None}
     kwargs = dict(host=sentinel['host'], port=int(sentinel['port']), username=conf.get('username') or None,
-                  password=conf.get('password') or None, socket_timeout=conf.get('timeout', 2),
-                  socket_connect_timeout=conf.get('timeout', 2), decode_responses=True)
+                  password=conf.get('password') or None, socket_timeout=float(conf.get('timeout', 0.5)),
+                  socket_connect_timeout=float(conf.get('timeout', 0.5)), decode_responses=True)
     if sentinel.get('tls'):
         kwargs.update(ssl=True, ssl_ca_certs=conf.get('tls_ca'), ssl_certfile=conf.get('tls_cert'),
                       ssl_keyfile=conf.get('tls_key'))
@@ -106,7 +107,11 @@ def ask(sentinel, conf, rule):
 
 
 def ask_all(conf, rule):
-    """Every Sentinel asked at the same time: one unreachable host costs one timeout, not one each."""
+    """Every Sentinel asked at the same time, all within one timeout: the node's start waits no longer.
+
+    A master that starts late after every node restarted (a power cut) is
+    failed over to a replica that may lack writes only the other replica
+    acknowledged; so a Sentinel that has not answered by then counts as down."""
     answers = [None] * len(conf['sentinels'])
 
     def one(i, sentinel):
@@ -119,8 +124,9 @@ def ask_all(conf, rule):
     for thread in threads:
         thread.daemon = True
         thread.start()
+    deadline = time.monotonic() + float(conf.get('timeout', 0.5)) + 0.1
     for thread in threads:
-        thread.join(float(conf.get('timeout', 2)) * 2 + 1)
+        thread.join(max(0.0, deadline - time.monotonic()))
     return [a or {'sentinel': '%s:%s' % (s['host'], s['port']), 'reachable': False, 'master': None, 'error': 'timeout'}
             for a, s in zip(answers, conf['sentinels'])]
 
