@@ -70,7 +70,8 @@ def test_turn_tls_on_step_by_step():
     # 0. The attempt: TLS only in one run. Refused, nothing touched.
     refused = run_playbook(CONVERGE)
     assert refused.returncode != 0
-    assert "Nothing was changed" in refused.stdout and "redis_tls_only: false" in refused.stdout, refused.stdout[-3000:]
+    said = refused.stdout + refused.stderr
+    assert "Nothing was changed" in said and "redis_tls_only: false" in said, said[-3000:]
     assert all(_ports(plain, n)["port"] == "6379" and _ports(plain, n)["tls-port"] == "0" for n in NODES)
     counts = recap(refused.stdout)
     assert set(NODES) <= set(counts) and not any(c.get("changed") for c in counts.values()), counts
