@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from sentinel_lab import Group, Writer, recap, run_playbook
@@ -47,6 +48,7 @@ def _ports(group: Group, n: str) -> dict:
 
 def _step(name: str, extra: dict, writers: list[Writer], log: list) -> None:
     before = [(sum(w.errors.values()), len(w.acked)) for w in writers]
+    started = time.monotonic()
     proc = run_playbook(CONVERGE, *(["-e", json.dumps(extra)] if extra else []))
     for w in writers:
         w.wait_acks(100, timeout=60)
@@ -54,7 +56,8 @@ def _step(name: str, extra: dict, writers: list[Writer], log: list) -> None:
     row = {"step": name, "rc": proc.returncode,
            "failed requests": [a[0] - b[0] for a, b in zip(after, before)],
            "acknowledged": [a[1] - b[1] for a, b in zip(after, before)],
-           "errors": [dict(w.errors) for w in writers]}
+           "errors": [dict(w.errors) for w in writers],
+           "longest gap s": [round(w.longest_gap(since=started), 2) for w in writers]}
     log.append(row)
     print(f"[step] {json.dumps(row)}")
     assert proc.returncode == 0, f"{name}: site.yml failed\n{proc.stdout[-5000:]}"

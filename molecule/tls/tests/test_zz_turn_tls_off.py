@@ -22,7 +22,10 @@ from test_00_turn_tls_on import CONVERGE, NODES, TLS, _ports, _step
 
 from sentinel_lab import Group, Writer
 
-OFF = {"redis_tls_only": False, "redis_sentinel_tls_only": False}
+# test_tls.py left redis_app_deny_scripting on: kept, so that the only change
+# is the transport (an ACL change reloads the ACL file, and ACL LOAD
+# disconnects every client logged in as a user it reloads).
+OFF = {"redis_tls_only": False, "redis_sentinel_tls_only": False, "redis_app_deny_scripting": True}
 NO_REPL = dict(OFF, redis_tls_replication=False, redis_sentinel_tls_replication=False)
 STEPS = [
     ("1 open the plain ports beside the TLS ones", OFF),
