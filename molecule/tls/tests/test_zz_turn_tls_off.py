@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from test_00_turn_tls_on import CONVERGE, NODES, TLS, _ports, _step
+from test_00_turn_tls_on import NODES, TLS, _ports, _step
 
 from sentinel_lab import Group, Writer
 
