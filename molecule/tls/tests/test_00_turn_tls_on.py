@@ -60,7 +60,7 @@ def _step(name: str, extra: dict, writers: list[Writer], log: list) -> None:
            "longest gap s": [round(w.longest_gap(since=started), 2) for w in writers]}
     log.append(row)
     print(f"[step] {json.dumps(row)}")
-    assert proc.returncode == 0, f"{name}: site.yml failed\n{proc.stdout[-5000:]}"
+    assert proc.returncode == 0, f"{name}: site.yml failed\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
 
 
 def test_turn_tls_on_step_by_step():
