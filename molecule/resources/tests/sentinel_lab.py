@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import redis
-from redis.sentinel import Sentinel
+from redis.connection import Connection
+from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
 MASTER_NAME = "main"
 DATA_PORT = 6379
@@ -194,22 +195,46 @@ class Group:
         self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit)
 
 
+class PortTLSConnection(SentinelManagedSSLConnection):
+    """A Sentinel-managed connection that speaks TLS when Sentinel names a
+    port in ``tls_ports`` and plain otherwise: a client that follows a group
+    through a change of transport (Sentinel names one address per master)."""
+
+    tls_ports: frozenset = frozenset()
+
+    def _connect(self):
+        if self.port in self.tls_ports:
+            return super()._connect()
+        return Connection._connect(self)
+
+
 class Writer(threading.Thread):
     """A continuous writer through redis-py's Sentinel client. A key counts
     as acknowledged only when WAIT 1 reports at least one replica; every
-    acknowledged key and the time of its acknowledgement are kept."""
+    acknowledged key and the time of its acknowledgement are kept.
 
-    def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0):
+    ``tls_ports`` with ``data_tls`` (redis-py SSL options): TLS to the master
+    only when Sentinel names one of those ports (PortTLSConnection).
+    ``reconnect_every`` n: drop the connections every n writes, so that the
+    writer asks Sentinel for the master's address again (as new clients do)."""
+
+    def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0,
+                 data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0):
         super().__init__(daemon=True)
         assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
         self.prefix = prefix
         self.wait_ms = wait_ms
+        self.reconnect_every = reconnect_every
         sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
                             sentinel_kwargs={"username": "client", "password": secret("sentinel-client"),
                                              "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
                             username="app", password=secret("app"), protocol=2,
-                            socket_timeout=socket_timeout, socket_connect_timeout=0.5, **group.ssl)
-        self.master = sentinel.master_for(MASTER_NAME, decode_responses=True)
+                            socket_timeout=socket_timeout, socket_connect_timeout=0.5,
+                            **({} if data_tls else group.ssl))
+        extra = {}
+        if data_tls:
+            extra = dict(data_tls, connection_class=type("Ports", (PortTLSConnection,), {"tls_ports": frozenset(tls_ports)}))
+        self.master = sentinel.master_for(MASTER_NAME, decode_responses=True, **extra)
         self.acked: list[str] = []
         self.ack_times: list[float] = []
         self.errors: dict[str, int] = {}
@@ -219,6 +244,8 @@ class Writer(threading.Thread):
     def run(self):
         while not self._stop_event.is_set():
             key = f"{self.prefix}:{self.i}"
+            if self.reconnect_every and self.i % self.reconnect_every == 0:
+                self.master.connection_pool.disconnect()
             try:
                 self.master.set(key, self.i)
                 if int(self.master.execute_command("WAIT", 1, self.wait_ms)) >= 1:
