@@ -18,30 +18,10 @@ import pytest
 from run_module import run_module
 from servers import RedisProcess, free_port
 from syslog_capture import capture_syslog
+from test_redis_config import failed, ok, output, tcp  # the module's own suite's helpers
 
 SECRET = 'Sy5-syslog-must-never-see-this-3kQ'
 OTHER_SECRET = 'Kp2-second-secret-in-the-dict-7wN'
-
-
-def tcp(srv, **extra):
-    args = dict(login_host='127.0.0.1', login_port=srv.port)
-    args.update(extra)
-    return args
-
-
-def ok(result):
-    assert not result.get('failed'), (result.get('msg'), result.stderr)
-    return result
-
-
-def failed(result):
-    assert result.get('failed') is True, result
-    assert result.rc != 0
-    return result
-
-
-def output(result):
-    return result.stdout + result.stderr
 
 
 # --------------------------------------------------------------------------
