@@ -311,6 +311,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     pairs,
     select_target,
 )
+from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import survey
 
 POLL = 0.02
 # How long to wait for Sentinel's view of the target to catch up (it
@@ -493,23 +494,14 @@ class Switchover(object):
 
     # -- the Sentinels' verdict --------------------------------------------
     def survey(self, here):
-        """group_verdict over this Sentinel and every peer it knows; the peers' clients."""
-        answers = []
+        """group_verdict over this Sentinel and every Sentinel it leads to (_sentinel_group.survey); the peers' clients."""
         peers = []
-        own = self.master_state()
-        answers.append(dict(sentinel=here, reachable=True, master=_opt_key(self.sentinel_master(self.sentinel)),
-                            known_sentinels=int(own.get('num-other-sentinels', 0)) + 1))
-        for s in self.sentinel.execute_command('SENTINEL', 'SENTINELS', self.name):
-            s = pairs(s)
-            peer = (s['ip'], int(s['port']))
-            try:
-                c = connect(self.peer_module, host=peer[0], port=peer[1])
-                m = pairs(c.execute_command('SENTINEL', 'MASTER', self.name))
-                answers.append(dict(sentinel=_key(peer), reachable=True, master=_opt_key(self.sentinel_master(c)),
-                                    known_sentinels=int(m.get('num-other-sentinels', 0)) + 1))
-                peers.append(c)
-            except Exception as exc:  # Abort from connect, or a reply error
-                answers.append(dict(sentinel=_key(peer), reachable=False, master=None, error=self._text(exc)))
+
+        def connect_peer(host, port):
+            client = connect(self.peer_module, host=host, port=int(port))
+            peers.append(client)
+            return client
+        answers, dummy = survey(self.sentinel, connect_peer, self.name, here, error_text=self._text)
         self.sentinel_addrs[:] = [a['sentinel'] for a in answers]
         return group_verdict(answers), peers
 
@@ -1077,10 +1069,6 @@ class Switchover(object):
                                  'restores them)')
         else:
             self.stop_watchdog()
-
-
-def _opt_key(addr):
-    return _key(addr) if addr else None
 
 
 def _connected(info):
