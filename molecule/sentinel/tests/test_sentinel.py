@@ -87,7 +87,7 @@ def test_03_settled_with_bootstrap_master(group):
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=group.ip[n], port=26379, protocol=2, socket_timeout=2).ping()
         record = group.master_record(n)
-        assert int(record["quorum"]) == 2 and int(record["down-after-milliseconds"]) == 1000
+        assert int(record["quorum"]) == 2 and int(record["down-after-milliseconds"]) == 2000
 
 
 def test_04_kill_master(group):
