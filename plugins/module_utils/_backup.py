@@ -21,6 +21,9 @@ Public API:
   ``PSYNC ? -1`` (replica protocol), written to ``out``.
 * ``aof_manifest_text(appendfilename)``: a Redis 7 multi-part AOF manifest
   whose only part is an RDB base file.
+* ``own_bgsave(read_info, start, timeout, target)``: start a BGSAVE of our
+  own and wait until *that* save finished (the module and the role's timer
+  runner both call it; the client is theirs).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -34,6 +37,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 MANIFEST_FORMAT = 1
 MANIFEST_SUFFIX = '.json'
@@ -48,6 +52,69 @@ _SAFE_RE = re.compile(r'[^A-Za-z0-9._-]+')
 
 class BackupError(Exception):
     """A refusal or failure whose text is meant for the user."""
+
+
+class StartSaveError(Exception):
+    """The server refused BGSAVE for a reason other than a save already running; ``cause`` is its error."""
+
+    def __init__(self, cause):
+        super(StartSaveError, self).__init__(str(cause))
+        self.cause = cause
+
+
+# -- our own BGSAVE ---------------------------------------------------------------
+
+def _busy(persistence):
+    return int(persistence.get('rdb_bgsave_in_progress', 0)) or int(persistence.get('aof_rewrite_in_progress', 0))
+
+
+def own_bgsave(read_info, start, timeout, target, clock=time.monotonic, sleep=time.sleep, wall=time.time):
+    """Start a BGSAVE of our own and wait until it, not an older save, has finished.
+
+    ``read_info(section)`` returns INFO <section> as a dict; ``start()`` sends
+    BGSAVE and raises the client's error on a refusal. A save or AOF rewrite
+    that is already running is waited for first (the server refuses a second
+    one). Returns (INFO replication read just before our BGSAVE, INFO
+    persistence once it finished). Raises BackupError on a failed or overdue
+    save (the text names ``target``), StartSaveError when BGSAVE is refused
+    for another reason."""
+    deadline = clock() + timeout
+    while True:
+        persistence = read_info('persistence')
+        if _busy(persistence):
+            if clock() > deadline:
+                raise BackupError('A save or AOF rewrite on %s was still running after %ss' % (target, timeout))
+            sleep(0.1)
+            continue
+        saves = persistence.get('rdb_saves')
+        before_saves = int(saves) if saves is not None else None
+        before_lastsave = int(persistence.get('rdb_last_save_time', 0))
+        if before_saves is None:
+            # Redis < 7 has no rdb_saves and LASTSAVE counts seconds: start in a later second.
+            while int(wall()) <= before_lastsave:
+                sleep(0.05)
+        replication = read_info('replication')
+        try:
+            start()
+        except Exception as exc:
+            low = str(exc).lower()
+            if 'in progress' in low or "can't bgsave right now" in low:
+                continue  # someone else's save or rewrite started meanwhile: wait, then start ours
+            raise StartSaveError(exc)
+        while True:
+            persistence = read_info('persistence')
+            if not int(persistence.get('rdb_bgsave_in_progress', 0)):
+                saves = persistence.get('rdb_saves')
+                newer = (int(saves) > before_saves) if saves is not None and before_saves is not None \
+                    else int(persistence.get('rdb_last_save_time', 0)) > before_lastsave
+                if newer:
+                    if persistence.get('rdb_last_bgsave_status') != 'ok':
+                        raise BackupError('BGSAVE on %s failed (rdb_last_bgsave_status:%s); see the server log (disk '
+                                          'full? permissions of dir?)' % (target, persistence.get('rdb_last_bgsave_status')))
+                    return replication, persistence
+            if clock() > deadline:
+                raise BackupError('BGSAVE on %s did not finish within %ss' % (target, timeout))
+            sleep(0.1)
 
 
 # -- names and durations ------------------------------------------------------

@@ -572,53 +572,14 @@ class Backup(object):
 
 # -- state: present ---------------------------------------------------------------
 
-def _wait_save(b, client, deadline, before_saves, before_lastsave):
-    """Wait until a save newer than ``before_*`` has finished; fail on a failed save."""
-    while True:
-        persistence = b.info(client, 'persistence')
-        if not int(persistence.get('rdb_bgsave_in_progress', 0)):
-            saves = persistence.get('rdb_saves')
-            lastsave = int(persistence.get('rdb_last_save_time', 0))
-            newer = (int(saves) > before_saves) if saves is not None and before_saves is not None \
-                else lastsave > before_lastsave
-            if newer:
-                if persistence.get('rdb_last_bgsave_status') != 'ok':
-                    b.fail('BGSAVE on %s failed (rdb_last_bgsave_status:%s); see the server log (disk full? '
-                           'permissions of dir?)' % (b.target, persistence.get('rdb_last_bgsave_status')))
-                return persistence
-        if time.monotonic() > deadline:
-            b.fail('BGSAVE on %s did not finish within %ss' % (b.target, b.params['timeout']))
-        time.sleep(0.1)
-
-
 def _bgsave(b, client):
-    """Start a BGSAVE of our own and wait for it; returns INFO replication read just before."""
-    deadline = time.monotonic() + b.params['timeout']
-    while True:
-        persistence = b.info(client, 'persistence')
-        if int(persistence.get('rdb_bgsave_in_progress', 0)) or int(persistence.get('aof_rewrite_in_progress', 0)):
-            if time.monotonic() > deadline:
-                b.fail('A save or AOF rewrite on %s was still running after %ss' % (b.target, b.params['timeout']))
-            time.sleep(0.1)
-            continue
-        saves = persistence.get('rdb_saves')
-        before_saves = int(saves) if saves is not None else None
-        before_lastsave = int(persistence.get('rdb_last_save_time', 0))
-        if before_saves is None:
-            # Redis < 7: LASTSAVE has a one-second resolution; start in a later second.
-            while int(time.time()) <= before_lastsave:
-                time.sleep(0.05)
-        replication = b.info(client, 'replication')
-        try:
-            client.bgsave()
-        except Exception as exc:
-            text = b.err(exc)
-            low = text.lower()
-            if 'in progress' in low or 'can\'t bgsave right now' in low:
-                continue  # someone else's save or rewrite started meanwhile: wait, then start ours
-            fail(b.module, 'start BGSAVE', exc, result=dict(duration=round(time.monotonic() - b.started, 3)))
-        _wait_save(b, client, deadline, before_saves, before_lastsave)
-        return replication
+    """Start a BGSAVE of our own and wait for it (_backup.own_bgsave); returns INFO replication read just before."""
+    try:
+        return bk.own_bgsave(lambda section: b.info(client, section), client.bgsave, b.params['timeout'], b.target)[0]
+    except bk.BackupError as exc:
+        b.fail(str(exc))
+    except bk.StartSaveError as exc:
+        fail(b.module, 'start BGSAVE', exc.cause, result=dict(duration=round(time.monotonic() - b.started, 3)))
 
 
 def _sync_rdb(b, client, path):

@@ -55,34 +55,13 @@ def info(client, section):
 
 
 def bgsave(client, timeout):
-    """Start a BGSAVE of our own and wait until it (not an older save) finished."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pers = info(client, 'persistence')
-        if int(pers.get('rdb_bgsave_in_progress', 0)) or int(pers.get('aof_rewrite_in_progress', 0)):
-            if time.monotonic() > deadline:
-                raise Failure('a save or AOF rewrite was still running after %ss' % timeout)
-            time.sleep(0.1)
-            continue
-        before = int(pers.get('rdb_saves', 0))
-        replication = info(client, 'replication')
-        try:
-            client.bgsave()
-        except redis.RedisError as exc:
-            low = str(exc).lower()
-            if 'in progress' in low or "can't bgsave right now" in low:
-                continue
-            raise Failure('cannot start BGSAVE: %s' % exc)
-        while True:
-            pers = info(client, 'persistence')
-            if not int(pers.get('rdb_bgsave_in_progress', 0)) and int(pers.get('rdb_saves', 0)) > before:
-                if pers.get('rdb_last_bgsave_status') != 'ok':
-                    raise Failure('BGSAVE failed (rdb_last_bgsave_status:%s); see the server log'
-                                  % pers.get('rdb_last_bgsave_status'))
-                return replication, pers
-            if time.monotonic() > deadline:
-                raise Failure('BGSAVE did not finish within %ss' % timeout)
-            time.sleep(0.1)
+    """Start a BGSAVE of our own and wait until it (not an older save) finished: the module's own wait."""
+    try:
+        return bk.own_bgsave(lambda section: info(client, section), client.bgsave, timeout, 'this node')
+    except bk.BackupError as exc:
+        raise Failure(str(exc))
+    except bk.StartSaveError as exc:
+        raise Failure('cannot start BGSAVE: %s' % exc.cause)
 
 
 def check_rdb(checker, path):

@@ -236,3 +236,77 @@ def test_sync_payload_errors(tmp_path, wire, words):
         with pytest.raises(bk.BackupError) as err:
             bk.read_sync_payload(_Stream(wire, 3).recv, out)
     assert words in str(err.value)
+
+
+class _Server:
+    """INFO answers in the order a server gives them while a save runs: the
+    wait logic of own_bgsave, with the clock advanced by its own sleeps."""
+
+    def __init__(self, persistence, refuse=None):
+        self.persistence = list(persistence)
+        self.refuse = list(refuse or [])
+        self.started = 0
+        self.now = 0.0
+
+    def read_info(self, section):
+        if section == 'replication':
+            return {'role': 'slave', 'master_repl_offset': 42}
+        return self.persistence.pop(0) if len(self.persistence) > 1 else self.persistence[0]
+
+    def start(self):
+        if self.refuse:
+            raise self.refuse.pop(0)
+        self.started += 1
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _run(server, timeout=10):
+    return bk.own_bgsave(server.read_info, server.start, timeout, 'node1', clock=lambda: server.now,
+                         sleep=server.sleep, wall=lambda: 1000 + server.now)
+
+
+def test_own_bgsave_waits_for_a_running_save_then_for_its_own():
+    busy = {'rdb_bgsave_in_progress': 1, 'rdb_saves': 3, 'rdb_last_bgsave_status': 'ok'}
+    idle = {'rdb_bgsave_in_progress': 0, 'rdb_saves': 4, 'rdb_last_bgsave_status': 'ok'}
+    ours_running = dict(busy, rdb_saves=4)
+    done = dict(idle, rdb_saves=5)
+    server = _Server([busy, busy, idle, ours_running, ours_running, done])
+    replication, persistence = _run(server)
+    assert server.started == 1 and persistence['rdb_saves'] == 5 and replication['master_repl_offset'] == 42
+
+
+def test_own_bgsave_retries_when_another_save_started_meanwhile():
+    idle = {'rdb_bgsave_in_progress': 0, 'rdb_saves': 4, 'rdb_last_bgsave_status': 'ok'}
+    server = _Server([idle, idle, dict(idle, rdb_saves=5)],
+                     refuse=[Exception('ERR Background save already in progress')])
+    _run(server)
+    assert server.started == 1
+
+
+def test_own_bgsave_without_rdb_saves_compares_lastsave():
+    """Redis < 7: no rdb_saves; a save counts once LASTSAVE moved past the one before ours."""
+    old = {'rdb_bgsave_in_progress': 0, 'rdb_last_save_time': 1000, 'rdb_last_bgsave_status': 'ok'}
+    server = _Server([old, old, old, dict(old, rdb_last_save_time=1001)])
+    assert _run(server)[1]['rdb_last_save_time'] == 1001
+
+
+@pytest.mark.parametrize('persistence, text', [
+    ({'rdb_bgsave_in_progress': 0, 'rdb_saves': 1, 'rdb_last_bgsave_status': 'err'}, 'failed (rdb_last_bgsave_status:err)'),
+    ({'rdb_bgsave_in_progress': 1, 'rdb_saves': 0, 'rdb_last_bgsave_status': 'ok'}, 'still running after 10s'),
+])
+def test_own_bgsave_failures_name_the_node_and_cause(persistence, text):
+    first = {'rdb_bgsave_in_progress': 0, 'rdb_saves': 0, 'rdb_last_bgsave_status': 'ok'}
+    server = _Server([first if 'err' in text else persistence, persistence])
+    with pytest.raises(bk.BackupError) as err:
+        _run(server)
+    assert 'node1' in str(err.value) and text in str(err.value)
+
+
+def test_own_bgsave_passes_other_refusals_on():
+    idle = {'rdb_bgsave_in_progress': 0, 'rdb_saves': 0}
+    cause = Exception("NOPERM User backup has no permissions to run the 'bgsave' command")
+    with pytest.raises(bk.StartSaveError) as err:
+        _run(_Server([idle], refuse=[cause]))
+    assert err.value.cause is cause
