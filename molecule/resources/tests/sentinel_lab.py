@@ -23,7 +23,11 @@ import redis
 from redis.connection import Connection
 from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
-MASTER_NAME = "main"
+# The group's name in SENTINEL commands (redis_master_name; a scenario that
+# sets another one says so in its verifier env) and the nodes' instance
+# (redis_instance: unit names and paths), which are not the same thing.
+MASTER_NAME = os.environ.get("HARDENED_REDIS_MASTER_NAME", "main")
+INSTANCE = "main"
 DATA_PORT = 6379
 SENTINEL_PORT = 26379
 UNIT = "redis-hardened@main.service"
@@ -74,7 +78,7 @@ class Group:
                  engine: str = "redis"):
         self.names = list(names)
         self.engine = engine
-        self.unit = f"{engine}-hardened@{MASTER_NAME}.service"
+        self.unit = f"{engine}-hardened@{INSTANCE}.service"
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
