@@ -132,7 +132,9 @@ def plan(views, myids, forget, remaining=0):
     nodes every Sentinel must know afterwards, the master included),
     ``known`` ({view address: sorted forgotten entries it knows}),
     ``to_reset`` (addresses of the Sentinels that know one, in order),
-    ``running`` (forgotten Sentinels that still answer: messages), and
+    ``running`` (what the earlier steps of a removal put right: a Sentinel
+    to forget that still answers, the master at a forgotten address;
+    messages; check mode warns of them, a real run refuses), and
     ``refusals`` (messages; empty when it is safe).
     """
     refusals = []
@@ -211,8 +213,8 @@ def plan(views, myids, forget, remaining=0):
     elif masters:
         master = masters.pop()
         if master and matches(forget, split_address(master)):
-            refusals.append('the master %s is one to forget: move the master off it first '
-                            '(hardened.redis.sentinel_failover avoid_host)' % master)
+            running.append('the master %s is one to forget: move the master off it first '
+                           '(hardened.redis.sentinel_failover avoid_host)' % master)
 
     # Replicas that stay must be up and linked, or a reset forgets them too.
     for addr in sorted(replicas):

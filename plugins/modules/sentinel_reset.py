@@ -37,12 +37,12 @@ description:
     (it would be learned again at once; the module first waits up to O(timeout)
     seconds for Sentinel to see it down); fewer Sentinels stay than the quorum
     or than a majority of the group as it counts now."
-  - Before each reset it asks every Sentinel again and stops, with what was
+  - "Before each reset it asks every Sentinel again and stops, with what was
     reset so far, when a failover started, the Sentinels no longer agree, or a
     Sentinel stopped answering. A Sentinel that does not learn the group again
     within O(timeout) stops the module too; the Sentinels after it are not
     reset. Rerun it once the cause is gone: a Sentinel that forgot already is
-    not reset again.
+    not reset again."
 author:
   - hardened.redis developers (@hardened-redis)
 options:
@@ -75,8 +75,8 @@ options:
       - How many Sentinels stay (for example the inventory's count less the
         removed host); V(0) means unknown.
       - When set, the module refuses unless it finds that many Sentinels that
-        stay answering: one that no other Sentinel knows right now (it was just
-        restarted after a reset, say) would be neither asked nor reset.
+        stay answering, since one that no other Sentinel knows right now (it was
+        just restarted after a reset, say) would be neither asked nor reset.
     type: int
     default: 0
   timeout:
@@ -94,8 +94,9 @@ attributes:
     support: full
     description:
       - Asks every Sentinel, checks everything and reports in RV(reset) the Sentinels it
-        would reset; resets none. A forgotten replica or Sentinel that still runs is
-        reported as a warning (the real run stops it first).
+        would reset; resets none. What the earlier steps of a removal put right (a
+        forgotten Sentinel that still runs, the master at a forgotten address) is
+        reported as a warning instead of a refusal.
   diff_mode:
     support: full
     description: C(before) and C(after) list what each Sentinel knows, one C(<sentinel> replica|sentinel <address>) per line.
