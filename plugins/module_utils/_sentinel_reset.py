@@ -284,8 +284,8 @@ def not_ready(view, myid, expected_nodes, kept_ids, names):
         why.append('data nodes it knows that are not expected: %s' % ', '.join(extra))
     for r in view.get('replicas') or []:
         if r['address'] in expected_nodes and (_bad(r.get('flags')) or r.get('master_link_status') not in (None, 'ok')):
-            why.append('replica %s flags %s link %s' % (r['address'], ','.join(r.get('flags') or []),
-                                                         r.get('master_link_status')))
+            flags = ','.join(r.get('flags') or [])
+            why.append('replica %s flags %s link %s' % (r['address'], flags, r.get('master_link_status')))
     seen = dict(((p.get('runid') or p.get('address')), p.get('address')) for p in view.get('sentinels') or [])
     peers = set(seen)
     want = set(kept_ids) - set([myid])
