@@ -1,7 +1,11 @@
 """Remove a host, then replace it: the last tests of the rolling scenario (they change the group's shape).
 
 Order is pinned (each needs the previous; test_rolling.py runs before):
-  7. hardened.redis.remove_node -e node=<the master's host> under a
+  7. remove_node refuses, before touching anything, a removal that would
+     leave fewer Sentinels than the quorum (quorum raised to 3 live) or
+     fewer replicas than the master's min-replicas-to-write (raised to 2
+     live): no unit stopped, no Sentinel reset, no failover.
+  8. hardened.redis.remove_node -e node=<the master's host> under a
      WAIT-acknowledged writer: the master is switched off it first, its data
      node and Sentinel are stopped and disabled, and the two other Sentinels
      forget it one at a time. Counted: acknowledged writes lost (0),
@@ -9,7 +13,7 @@ Order is pinned (each needs the previous; test_rolling.py runs before):
      what each remaining Sentinel knows (exactly the other replica and the
      other Sentinel), the removed host's addresses known anywhere (0). A
      rerun changes nothing (0 changed) and resets no Sentinel.
-  8. The replace flow: the same container comes back as a new host would
+  9. The replace flow: the same container comes back as a new host would
      (its config and data wiped), hardened.redis.site on the inventory joins
      it: it is a replica of the master with its link up, and every Sentinel
      knows 2 replicas and 2 other Sentinels again; 0 acknowledged writes lost.
@@ -63,7 +67,49 @@ def _lost(group: Group, master: str, writer) -> list[str]:
     return group.missing(master, writer.acked)
 
 
-def test_07_remove_the_masters_host_under_writes(group):
+def _active(group: Group) -> dict[str, str]:
+    return {f"{n}/{u}": group.docker(n, "systemctl", "is-active", u, check=False).strip()
+            for n in NODES for u in (UNIT, SENTINEL_UNIT)}
+
+
+def test_07_unsafe_removals_are_refused(group):
+    master = group.wait_settled(timeout=60)
+    replica = sorted(n for n in NODES if n != master)[0]
+    epoch = _epoch(group, master)
+    refused = []
+    try:
+        for n in NODES:
+            group.sentinel(n).execute_command("SENTINEL", "SET", MASTER_NAME, "quorum", 3)
+        proc = run_playbook(REMOVE, "-e", f"node={replica}")
+        refused.append(("quorum", proc))
+    finally:
+        for n in NODES:
+            group.sentinel(n).execute_command("SENTINEL", "SET", MASTER_NAME, "quorum", 2)
+    try:
+        group.node(master).config_set("min-replicas-to-write", 2)
+        proc = run_playbook(REMOVE, "-e", f"node={replica}")
+        refused.append(("min-replicas-to-write", proc))
+    finally:
+        group.node(master).config_set("min-replicas-to-write", 1)
+    (dummy, by_quorum), (dummy, by_replicas) = refused
+    out = by_quorum.stdout + by_quorum.stderr
+    assert by_quorum.returncode != 0, out[-3000:]
+    assert f"Nothing was changed: Removing the Sentinel on {replica} leaves 2 Sentinel(s), fewer than the quorum 3" in out, out[-3000:]
+    out = by_replicas.stdout + by_replicas.stderr
+    assert by_replicas.returncode != 0, out[-3000:]
+    assert (f"Nothing was changed: Removing the data node on {replica} leaves 1 replica(s), fewer than the master's "
+            "min-replicas-to-write 2") in out, out[-3000:]
+    for dummy, proc in refused:
+        assert all(c.get("changed", 0) == 0 for c in recap(proc.stdout).values()), recap(proc.stdout)
+    assert set(_active(group).values()) == {"active"}
+    assert {_epoch(group, n) for n in NODES} == {epoch}
+    assert group.wait_settled(timeout=60) == master
+    for n in NODES:  # nothing forgotten
+        reps, sents = _knows(group, n)
+        assert (len(reps), len(sents)) == (2, 2), (n, reps, sents)
+
+
+def test_08_remove_the_masters_host_under_writes(group):
     removed = group.wait_settled(timeout=60)
     rest = [n for n in NODES if n != removed]
     epoch = _epoch(group, rest[0])
@@ -124,7 +170,7 @@ def test_07_remove_the_masters_host_under_writes(group):
     STATE.update(removed=removed, master=master)
 
 
-def test_08_replace_it_with_a_new_host_through_site(group):
+def test_09_replace_it_with_a_new_host_through_site(group):
     removed, master = STATE["removed"], STATE["master"]
     # the same container, as a new host: no config, no data, nothing enabled
     group.docker(removed, "rm", "-rf", "/etc/redis/main", "/etc/redis/sentinel-main", "/var/lib/redis/main",
@@ -142,13 +188,18 @@ def test_08_replace_it_with_a_new_host_through_site(group):
         writer.wait_acks(300, timeout=60)
     finally:
         writer.stop()
+    with open(os.path.join(EPHEMERAL, "replace-site.log"), "w", encoding="utf-8") as f:
+        f.write(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-5000:]
     _no_secret(proc.stdout + proc.stderr)
     counts = recap(proc.stdout)
     lost = _lost(group, master, writer)
+    gaps = [(b - a, a - started) for a, b in zip(writer.ack_times, writer.ack_times[1:])]
+    gap, at = max(gaps)
+    unacked = writer.i - len(writer.acked) - sum(writer.errors.values())
     print(f"\n[replace] site.yml {took:.1f}s, changed {dict((h, c.get('changed')) for h, c in counts.items())};"
-          f" writer: acknowledged {len(writer.acked)}, failed {sum(writer.errors.values())} {dict(writer.errors)},"
-          f" longest gap {writer.longest_gap():.2f}s, lost {len(lost)}")
+          f" writer: acknowledged {len(writer.acked)}, not acknowledged {unacked}, failed {sum(writer.errors.values())}"
+          f" {dict(writer.errors)}, longest gap {gap:.2f}s ({at:.1f}s after site.yml started), lost {len(lost)}")
     assert not lost, f"{len(lost)} acknowledged writes missing on {master}: {lost[:10]}"
     # joined as a replica of the master; the others untouched; every Sentinel knows the whole group again
     assert settled == master
