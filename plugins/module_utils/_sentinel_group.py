@@ -30,6 +30,36 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import address, pairs
 
 
+class Unreachable(Exception):
+    """A Sentinel that could not be reached (connect() of a QuietModule failed)."""
+
+
+class QuietModule(object):
+    """What _connection.connect() needs from a module, raising Unreachable instead of failing the task."""
+
+    def __init__(self, module):
+        self.params = module.params
+
+    def fail_json(self, msg, **kwargs):
+        raise Unreachable(msg)
+
+
+def split_address(text):
+    """``host:port`` or ``[ipv6]:port`` -> (host, port); ValueError when it is neither."""
+    text = text.strip()
+    if text.startswith('['):
+        host, dummy, port = text[1:].partition(']:')
+    else:
+        host, dummy, port = text.rpartition(':')
+    try:
+        port = int(port)
+    except ValueError:
+        port = None
+    if not host or port is None or not 0 < port < 65536:
+        raise ValueError(text)
+    return host, port
+
+
 def _int(value, default=None):
     try:
         return int(value)

@@ -287,36 +287,13 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     safe_error,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel import group_verdict
-from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import master_names, survey
-
-
-class _Unreachable(Exception):
-    pass
-
-
-class _QuietModule(object):
-    """What connect() needs, raising instead of failing the task."""
-
-    def __init__(self, module):
-        self.params = module.params
-
-    def fail_json(self, msg, **kwargs):
-        raise _Unreachable(msg)
-
-
-def _split_address(text):
-    text = text.strip()
-    if text.startswith('['):
-        host, dummy, port = text[1:].partition(']:')
-    else:
-        host, dummy, port = text.rpartition(':')
-    try:
-        port = int(port)
-    except ValueError:
-        port = None
-    if not host or port is None or not 0 < port < 65536:
-        raise ValueError(text)
-    return host, port
+from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import (
+    QuietModule,
+    Unreachable,
+    master_names,
+    split_address,
+    survey,
+)
 
 
 def refusal(name, verdict):
@@ -341,11 +318,11 @@ def main():
     seeds = []
     for item in p['sentinel_addresses']:
         try:
-            seeds.append(_split_address(item))
+            seeds.append(split_address(item))
         except ValueError:
             module.fail_json(msg='sentinel_addresses: %r is not host:port' % item)
 
-    quiet = _QuietModule(module)
+    quiet = QuietModule(module)
 
     def peer(host, port):
         return connect(quiet, host=host, port=port)
@@ -357,7 +334,7 @@ def main():
     try:
         client = connect(quiet)
         login_error = None
-    except _Unreachable as exc:
+    except Unreachable as exc:
         client, login_error = None, text(exc)
     if client is None and not seeds:
         module.fail_json(msg=login_error)
@@ -370,7 +347,7 @@ def main():
             try:
                 lister = peer(host, port)
                 break
-            except _Unreachable:
+            except Unreachable:
                 tried.append('%s:%s' % (host, port))
         if lister is None:
             module.fail_json(msg='No Sentinel answered to list its masters (asked %s): %s' % (', '.join(tried), login_error))
@@ -392,7 +369,7 @@ def main():
         verdict = masters[p['master_name']]['verdict']
         host, port = (None, None)
         if verdict['master']:
-            host, port = _split_address(verdict['master'])
+            host, port = split_address(verdict['master'])
         result.update(master_name=p['master_name'], agreed=verdict['agreed'], master=verdict['master'],
                       master_host=host, master_port=port, verdict=verdict,
                       sentinels=masters[p['master_name']]['sentinels'], refusal=masters[p['master_name']]['refusal'])

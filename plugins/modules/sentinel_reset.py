@@ -196,7 +196,13 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     describe_target,
     safe_error,
 )
-from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import sentinel_view, survey
+from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import (
+    QuietModule,
+    Unreachable,
+    sentinel_view,
+    split_address,
+    survey,
+)
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel_reset import (
     glob_free,
     known_lines,
@@ -210,41 +216,12 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel_reset imp
 POLL_SECONDS = 0.25
 
 
-class _Unreachable(Exception):
-    pass
-
-
-class _QuietModule(object):
-    """What connect() needs, raising instead of failing the task."""
-
-    def __init__(self, module):
-        self.params = module.params
-
-    def fail_json(self, msg, **kwargs):
-        raise _Unreachable(msg)
-
-
-def _split_address(text):
-    text = text.strip()
-    if text.startswith('['):
-        host, dummy, port = text[1:].partition(']:')
-    else:
-        host, dummy, port = text.rpartition(':')
-    try:
-        port = int(port)
-    except ValueError:
-        port = None
-    if not host or port is None or not 0 < port < 65536:
-        raise ValueError(text)
-    return host, port
-
-
 class Group(object):
     """The Sentinels the module reaches: one client per address, kept for the whole run."""
 
     def __init__(self, module, seeds):
         self.module = module
-        self.quiet = _QuietModule(module)
+        self.quiet = QuietModule(module)
         self.seeds = seeds
         self.here = describe_target(module)
         self.clients = {}
@@ -261,7 +238,7 @@ class Group(object):
                 client.ping()
                 return client
             except Exception as exc:  # stalled or gone since: unreachable for now
-                raise _Unreachable('Cannot connect to Redis at %s: %s' % (addr, self.text(exc)))
+                raise Unreachable('Cannot connect to Redis at %s: %s' % (addr, self.text(exc)))
         client = connect(self.quiet, host=host, port=port)
         self.clients[addr] = client
         return client
@@ -273,7 +250,7 @@ class Group(object):
             try:
                 client = connect(self.quiet)
                 self.clients[self.here] = client
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 self.login_error = self.text(exc)
         dummy, views = survey(client, self._peer, self.module.params['master_name'], self.here,
                               seeds=self.seeds, error_text=self.text)
@@ -326,7 +303,7 @@ def main():
     seeds = []
     for item in p['sentinel_addresses']:
         try:
-            seeds.append(_split_address(item))
+            seeds.append(split_address(item))
         except ValueError:
             module.fail_json(msg='sentinel_addresses: %r is not host:port' % item, **result)
 

@@ -26,29 +26,14 @@ import json
 import os
 import time
 
-import pytest
-
+import test_rolling as rolling
 from rolling_lab import SENTINEL_UNIT, TimedWriter
 from sentinel_lab import MASTER_NAME, UNIT, Group, pairs, read_json, recap, run_playbook, wait_for
+from test_rolling import CONVERGE, EPHEMERAL, NODES, SOCKET_TIMEOUT, _no_secret
 
-NODES = ["rolling-node1", "rolling-node2", "rolling-node3"]
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
 REMOVE = "hardened.redis.remove_node"
-CONVERGE = os.path.join(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.dirname(os.path.dirname(__file__))),
-                        "converge.yml")
-SOCKET_TIMEOUT = 1.0
 STATE: dict = {}
-
-
-@pytest.fixture(scope="module")
-def group() -> Group:
-    return Group(NODES)
-
-
-def _no_secret(text: str):
-    from sentinel_lab import secret  # pylint: disable=import-outside-toplevel
-    for name in ("admin", "sentinel-admin", "app", "replication", "sentinel"):
-        assert secret(name) not in text, f"the {name} password appears in the output"
+group = rolling.group  # the suite's one Group fixture (module scope)
 
 
 def _knows(group: Group, sentinel: str) -> tuple[list[str], list[str]]:
