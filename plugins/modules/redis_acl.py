@@ -14,7 +14,7 @@ short_description: Converge the ACL users of a running Redis, Valkey or Sentinel
 version_added: 0.1.0
 description:
   - Compares the users a running server has (C(ACL GETUSER)) with the given
-    ones and changes only what differs, in place with C(ACL SETUSER): a
+    ones and changes only what differs, in place with C(ACL SETUSER). A
     password is added beside the others (C(#<sha256>)) or removed
     (C(!<sha256>)); a user whose rules differ is redefined in one command
     (C(reset), its rules and its passwords); a missing user is created; with
@@ -27,7 +27,7 @@ description:
     its clients keep working.
   - Rules are compared as the server itself normalises them. For that the
     module creates a probe user (C(hardened-redis-probe), always disabled,
-    without a password: nobody can log in as it) with the same rules, reads
+    without a password, so nobody can log in as it) with the same rules, reads
     it back and deletes it at once, also in check mode.
   - Passwords are sent as SHA-256 hashes; a plaintext password never reaches
     the server, the result or a log.
