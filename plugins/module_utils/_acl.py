@@ -48,6 +48,7 @@ PROBE = 'hardened-redis-probe'
 _SANITIZE = ('sanitize-payload', 'skip-sanitize-payload')
 _PASSWORD_TOKEN = re.compile(r'^[><#!]')
 _NAME = re.compile(r'^[^\s"\'\\]+$')
+_HEX64 = re.compile(r'(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])')
 
 
 class InvalidUsers(ValueError):
@@ -251,6 +252,10 @@ class Labels(object):
         if digest not in self._labels:
             self._labels[digest] = '<password %d>' % (len(self._labels) + 1)
         return self._labels[digest]
+
+    def text(self, text):
+        """Any text (a server's error message) with every SHA-256 hex digest masked."""
+        return _HEX64.sub(lambda m: self(m.group(0)), to_native(text))
 
     def command(self, args):
         """A command as text with every hash token masked."""

@@ -199,6 +199,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     connect,
     connection_argument_spec,
     describe_target,
+    error_text,
     fail as fail_on,
     run as run_on,
 )
@@ -275,7 +276,8 @@ def main():
             try:
                 client.execute_command(*action.args)
             except Exception as exc:
-                fail_on(module, 'change ACL user %s' % action.name, exc,
+                # The server's error may quote the modifier: no hash in the message.
+                fail_on(module, 'change ACL user %s' % action.name, labels.text(error_text(module, exc)),
                         hint='(applied before: %s)' % ('; '.join(applied) if applied else 'nothing'),
                         result=dict(changed=bool(applied), applied=applied, commands=shown, target=target,
                                     sentinel=sentinel))

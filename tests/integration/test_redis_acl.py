@@ -223,6 +223,15 @@ def test_create_and_purge(node, users, module_runner):
     assert sorted(a.acl_users()) == sorted(users.rules)
 
 
+def test_rules_the_server_refuses_fail_and_leave_no_probe(node, users, module_runner):
+    res = module_runner("redis_acl", args(node, users.spec(app="on ~* +nosuchcommand"), users.pw["admin"]))
+    assert res.get("failed") and "nosuchcommand" in res["msg"], res
+    assert "probe user" in res["msg"] and "rules of app" in res["msg"]
+    assert "hardened-redis-probe" not in admin(node, users).acl_users()
+    assert not refused(node, "app", users.pw["app"]), "the app user was changed"
+    no_secret(res, *users.pw.values())
+
+
 def test_check_mode_changes_nothing(node, users, module_runner):
     old = dict(users.pw)
     users.pw["app"] = pw()

@@ -141,3 +141,10 @@ def test_describe_and_expected_view():
     assert after == "user app on sanitize-payload #<password 2> #<password 1> ~* &* +@all -@dangerous"
     assert describe("gone", None, labels) is None
     assert sha("old") not in before + after
+
+
+def test_labels_mask_hashes_in_any_text():
+    labels = Labels()
+    assert labels(sha("old")) == "<password 1>"
+    text = "ERR Error in ACL SETUSER modifier '!%s': no such password (%s)" % (sha("old"), sha("x"))
+    assert labels.text(text) == "ERR Error in ACL SETUSER modifier '!<password 1>': no such password (<password 2>)"
