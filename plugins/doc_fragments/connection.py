@@ -55,6 +55,14 @@ options:
         parameters travel inside the module's payload.
       - Never shown in output or error messages.
     type: str
+  login_password_previous:
+    description:
+      - The password of O(login_user) before a rotation, tried only when the
+        server refuses O(login_password) (C(WRONGPASS)). So a server that has
+        not been told the new password yet still lets the module in with the
+        old one. See C(docs/operations.md), "Rotate passwords".
+      - Never shown in output or error messages.
+    type: str
   tls:
     description:
       - Connect with TLS.

@@ -9,7 +9,10 @@ Public API (other modules code against it):
   the ``hardened.redis.connection`` doc fragment, for ``AnsibleModule``.
 * ``connect(module, host=None, port=None)``: a connected, PINGed
   ``redis.Redis`` (decode_responses=True), or ``module.fail_json`` naming the
-  target and the cause. ``host``/``port`` override the options (TCP).
+  target and the cause. ``host``/``port`` override the options (TCP). When
+  the server refuses ``login_password`` (WRONGPASS) and
+  ``login_password_previous`` is set, it logs in with that one instead (a
+  password rotation the server has not seen yet).
 * ``describe_target(module, host=None, port=None)``: ``host:port`` or
   ``unix:/path`` as used in messages.
 * ``safe_error(module, exc)``: the text of an exception with the password
@@ -65,6 +68,7 @@ def connection_argument_spec(default_port=6379):
         login_unix_socket=dict(type='path'),
         login_user=dict(type='str'),
         login_password=dict(type='str', no_log=True, fallback=(env_fallback, ['REDISCLI_AUTH'])),
+        login_password_previous=dict(type='str', no_log=True),
         tls=dict(type='bool', default=False),
         validate_certs=dict(type='bool', default=True),
         ca_certs=dict(type='path'),
@@ -114,9 +118,10 @@ def safe_error(module, exc):
     """The text of ``exc`` with the login password and every other registered secret masked."""
     text = to_native(exc)
     secrets = set(getattr(module, 'no_log_values', ()) or ())
-    password = module.params.get('login_password')
-    if password:
-        secrets.add(to_native(password))
+    for option in ('login_password', 'login_password_previous'):
+        password = module.params.get(option)
+        if password:
+            secrets.add(to_native(password))
     for secret in sorted(secrets, key=len, reverse=True):  # longest first: no partial leftovers
         if secret:
             text = text.replace(secret, '********')
@@ -203,6 +208,12 @@ def _cause(exc, text):
     return 'error'
 
 
+def _wrong_password(exc, text):
+    """Whether the server refused the password itself (not a missing one, not a network error)."""
+    low = text.lower()
+    return 'wrongpass' in low or 'invalid username-password' in low or 'invalid password' in low
+
+
 def _client_kwargs(module, host=None, port=None):
     params = module.params
     timeout = params.get('connect_timeout')
@@ -248,12 +259,23 @@ def connect(module, host=None, port=None):
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
     target = describe_target(module, host, port)
+    previous = module.params.get('login_password_previous')
     try:
         kwargs = _client_kwargs(module, host, port)
-        client = redis.Redis(**kwargs)
-        client.ping()
+        try:
+            client = redis.Redis(**kwargs)
+            client.ping()
+        except Exception as exc:  # redis-py raises several families; all end here
+            # During a rotation the server may know only the password before it.
+            if not previous or previous == module.params.get('login_password') \
+                    or not _wrong_password(exc, safe_error(module, exc)):
+                raise
+            kwargs['password'] = previous
+            client = redis.Redis(**kwargs)
+            client.ping()
     except Exception as exc:  # redis-py raises several families; all end here
         text = safe_error(module, exc)
-        module.fail_json(msg='Cannot connect to Redis at %s: %s (%s)' % (target, _cause(exc, text), text),
+        tried = ' (tried login_password and login_password_previous)' if previous and _wrong_password(exc, text) else ''
+        module.fail_json(msg='Cannot connect to Redis at %s: %s%s (%s)' % (target, _cause(exc, text), tried, text),
                          target=target)
     return client

@@ -358,6 +358,8 @@ class _NodeModule(object):
         self.params = dict(module.params)
         self.params['login_user'] = module.params['redis_user']
         self.params['login_password'] = module.params['redis_password']
+        # The Sentinels' previous password is no password of a data node.
+        self.params['login_password_previous'] = None
         self.params['login_unix_socket'] = None
 
     def fail_json(self, msg, **kwargs):

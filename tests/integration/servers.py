@@ -124,7 +124,11 @@ class RedisProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s:\n%s" % (binary, self.proc.returncode, self.log()))
             try:
-                c = self.client(socket_timeout=1)
+                # No retries: redis-py >= 6 retries a refused login (an AuthenticationError
+                # is a ConnectionError) with backoff, 4 s per probe of a server with auth.
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+                c = self.client(socket_timeout=1, retry=Retry(NoBackoff(), 0))
                 c.ping()
                 c.close()
                 return self

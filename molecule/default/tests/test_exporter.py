@@ -215,7 +215,7 @@ def test_replication_metrics_and_promotion():
 
 def test_monitoring_off_removes_user_and_exporter_then_on_again():
     """redis_monitor_enabled false + redis_exporter_state absent: the ACL user and the unit go
-    (ACL LOAD of the aclfile); the scenario's values bring both back. Runs last in this file."""
+    (deleted live by redis_acl, and from the aclfile); the scenario's values bring both back. Runs last in this file."""
     hosts = _hosts()
     run_converge({"redis_monitor_enabled": False, "redis_exporter_state": "absent"})
     for name, h in hosts.items():

@@ -39,7 +39,7 @@ def _can_eval(h):
 # number of converge runs (about 15 s each) down.
 
 def test_runtime_setting_and_acl_converge_live_then_idempotent():
-    """maxmemory (CONFIG SET) and the app user's rights (aclfile + ACL LOAD), no restart."""
+    """maxmemory (CONFIG SET) and the app user's rights (redis_acl live + aclfile), no restart."""
     hosts = _hosts()
     pids = {name: main_pid(h, HOSTS[name]) for name, h in hosts.items()}
     default_maxmemory = _config(hosts, "maxmemory")
@@ -47,13 +47,13 @@ def test_runtime_setting_and_acl_converge_live_then_idempotent():
     assert all(_can_eval(h) for h in hosts.values())
     new = {"redis_maxmemory": "64mb", "redis_app_deny_scripting": True}
 
-    # Check mode: reports both pending changes (module + aclfile), applies nothing.
+    # Check mode: reports the pending changes (redis_config, redis_acl, the aclfile), applies nothing.
     recap = run_converge(new, check=True)
-    assert _changed(recap) == {name: 2 for name in HOSTS}, recap
+    assert _changed(recap) == {name: 3 for name in HOSTS}, recap
     assert _config(hosts, "maxmemory") == default_maxmemory
     assert all(_can_eval(h) for h in hosts.values())
 
-    # For real: the module, the aclfile and its ACL LOAD handler; same process.
+    # For real: redis_config, redis_acl (the app user changed live) and the aclfile; same process.
     recap = run_converge(new)
     assert _changed(recap) == {name: 3 for name in HOSTS}, recap
     assert _config(hosts, "maxmemory") == {name: str(64 * 1024 * 1024) for name in HOSTS}

@@ -220,25 +220,35 @@ class Writer(threading.Thread):
     ``tls_ports`` with ``data_tls`` (redis-py SSL options): TLS to the master
     only when Sentinel names one of those ports (PortTLSConnection).
     ``reconnect_every`` n: drop the connections every n writes, so that the
-    writer asks Sentinel for the master's address again (as new clients do)."""
+    writer asks Sentinel for the master's address again (as new clients do).
+    ``reconnect_sentinels``: with ``reconnect_every``, drop the connections to
+    the Sentinels too (each reconnect then logs in to a Sentinel again).
+    ``app_password`` / ``client_password``: the ``app`` user's and Sentinel's
+    ``client`` user's passwords (default: the current ones), for a writer that
+    keeps an old password through a rotation.
+    ``interval``: seconds to sleep after each acknowledged write (0: as fast as
+    it can), for a writer that runs through long playbook runs."""
 
     def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0,
-                 data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0):
+                 data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0, reconnect_sentinels: bool = False,
+                 app_password: str | None = None, client_password: str | None = None, interval: float = 0.0):
         super().__init__(daemon=True)
         assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
         self.prefix = prefix
         self.wait_ms = wait_ms
         self.reconnect_every = reconnect_every
         sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
-                            sentinel_kwargs={"username": "client", "password": secret("sentinel-client"),
+                            sentinel_kwargs={"username": "client", "password": client_password or secret("sentinel-client"),
                                              "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
-                            username="app", password=secret("app"), protocol=2,
+                            username="app", password=app_password or secret("app"), protocol=2,
                             socket_timeout=socket_timeout, socket_connect_timeout=0.5,
                             **({} if data_tls else group.ssl))
         extra = {}
         if data_tls:
             extra = dict(data_tls, connection_class=type("Ports", (PortTLSConnection,), {"tls_ports": frozenset(tls_ports)}))
         self.master = sentinel.master_for(MASTER_NAME, decode_responses=True, **extra)
+        self.sentinels = sentinel.sentinels if reconnect_sentinels else []
+        self.interval = interval
         self.acked: list[str] = []
         self.ack_times: list[float] = []
         self.errors: dict[str, int] = {}
@@ -250,12 +260,16 @@ class Writer(threading.Thread):
             key = f"{self.prefix}:{self.i}"
             if self.reconnect_every and self.i % self.reconnect_every == 0:
                 self.master.connection_pool.disconnect()
+                for client in self.sentinels:
+                    client.connection_pool.disconnect()
             try:
                 self.master.set(key, self.i)
                 if int(self.master.execute_command("WAIT", 1, self.wait_ms)) >= 1:
                     self.acked.append(key)
                     self.ack_times.append(time.monotonic())
                 self.i += 1
+                if self.interval:
+                    time.sleep(self.interval)
             except redis.RedisError as exc:
                 kind = type(exc).__name__
                 self.errors[kind] = self.errors.get(kind, 0) + 1

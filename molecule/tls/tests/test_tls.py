@@ -9,8 +9,8 @@ previous ones' state):
   3. kill -9 of the master under a WAIT-acknowledged writer over TLS (redis-py
      Sentinel client): 0 acknowledged writes lost, the old master rejoins;
   4. planned switchover with sentinel_failover over TLS under the writer: 0 lost;
-  5. a day-2 change at -vvv (redis_app_deny_scripting: the ACL file and the
-     ACL LOAD handler, which hands the admin password to redis-cli) while every
+  5. a day-2 change at -vvv (redis_app_deny_scripting: the app user changed
+     live with hardened.redis.redis_acl and the ACL file) while every
      node's process list is sampled: only that changes, app's EVAL is NOPERM,
      no secret in Ansible's output or on any command line;
   6. converge again: 0 changed, the master and Sentinel epochs kept;
@@ -435,10 +435,10 @@ def _changed_tasks(output: str) -> dict[str, list[str]]:
 
 
 def test_05_live_acl_change_at_vvv_leaks_nothing(group):
-    """An operator tightens the app user (redis_app_deny_scripting): the ACL
-    file changes and the handler runs ACL LOAD with the admin password, the
-    one path of a converge that hands a password to a command. Run at -vvv
-    while every node's process list is sampled."""
+    """An operator tightens the app user (redis_app_deny_scripting): the user
+    changes live (hardened.redis.redis_acl, the admin password in the module's
+    payload) and the ACL file is written. Run at -vvv while every node's
+    process list is sampled."""
     master = group.wait_settled(timeout=60)
     assert master == STATE.get("after_switchover")
     before = {n: group.master_record(n) for n in NODES}
@@ -452,11 +452,11 @@ def test_05_live_acl_change_at_vvv_leaks_nothing(group):
     output = proc.stdout + proc.stderr
     STATE["outputs"] = STATE.get("outputs", []) + [output]
     changed = _changed_tasks(proc.stdout)
-    wanted = {n: ["Write the ACL users (password hashes only)", "Load the ACL file into the running instance"] for n in NODES}
+    wanted = {n: ["Converge the ACL users live", "Write the ACL users (password hashes only)"] for n in NODES}
     epochs_kept = all(group.master_record(n)["config-epoch"] == before[n]["config-epoch"] for n in NODES)
     ok = proc.returncode == 0 and changed == wanted and epochs_kept and group.agreed_master() == master
     record("TLS end to end", "converge with redis_app_deny_scripting: true (-vvv), after the kill and the switchover",
-           "only the ACL file and ACL LOAD change, no restart; the master and Sentinel epochs kept",
+           "only the app user (live) and the ACL file change, no restart; the master and Sentinel epochs kept",
            f"rc {proc.returncode}; changed: {changed or 'nothing'}; master {group.agreed_master()}, "
            f"epochs {'kept' if epochs_kept else 'CHANGED'}; {took:.0f} s", ok)
     result = run_attacker([{"id": "eval", "host": group.ip[master], "port": DATA_TLS_PORT, "tls": True,
@@ -467,7 +467,7 @@ def test_05_live_acl_change_at_vvv_leaks_nothing(group):
            _short(result["reply"]), refused)
     values = secrets()
     in_output = leaked(output, values)
-    record("Secrets", "Ansible output at -vvv of that converge (ACL LOAD handler included)",
+    record("Secrets", "Ansible output at -vvv of that converge (the live ACL change included)",
            "no password and no private key line", f"{len(output.splitlines())} lines searched for {len(values)} "
            f"secrets: {', '.join(in_output) or 'none found'}", not in_output)
     in_ps = leaked("\n".join(sampler.seen), values)

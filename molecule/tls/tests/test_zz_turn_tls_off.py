@@ -23,8 +23,7 @@ from test_00_turn_tls_on import NODES, TLS, _ports, _step
 from sentinel_lab import Group, Writer
 
 # test_tls.py left redis_app_deny_scripting on: kept, so that the only change
-# is the transport (an ACL change reloads the ACL file, and ACL LOAD
-# disconnects every client logged in as a user it reloads).
+# is the transport.
 OFF = {"redis_tls_only": False, "redis_sentinel_tls_only": False, "redis_app_deny_scripting": True}
 NO_REPL = dict(OFF, redis_tls_replication=False, redis_sentinel_tls_replication=False)
 STEPS = [

@@ -22,7 +22,8 @@ the collection's one rule, ``group_verdict`` of module_utils/_sentinel.py
 It never stops the start: any error is printed and the node starts as
 configured. The JSON file (root only; systemd hands the service a private
 copy, LoadCredential=) holds the Sentinels' addresses and the password of
-their client user; nothing here prints a password.
+their client user (and, during a password rotation, the one before it, tried
+when a Sentinel refuses the first); nothing here prints a password.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -78,15 +79,28 @@ def ask(sentinel, conf, rule):
     import redis  # python3-redis, installed by the role
     who = '%s:%s' % (sentinel['host'], sentinel['port'])
     answer = {'sentinel': who, 'reachable': False, 'master': None}
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    # No retries (redis-py >= 6 retries a refused login with backoff): one
+    # timeout for all the Sentinels, asked in parallel.
     kwargs = dict(host=sentinel['host'], port=int(sentinel['port']), username=conf.get('username') or None,
                   password=conf.get('password') or None, socket_timeout=float(conf.get('timeout', 0.5)),
-                  socket_connect_timeout=float(conf.get('timeout', 0.5)), decode_responses=True)
+                  socket_connect_timeout=float(conf.get('timeout', 0.5)), decode_responses=True,
+                  retry=Retry(NoBackoff(), 0))
     if sentinel.get('tls'):
         kwargs.update(ssl=True, ssl_ca_certs=conf.get('tls_ca'), ssl_certfile=conf.get('tls_cert'),
                       ssl_keyfile=conf.get('tls_key'))
     client = redis.Redis(**kwargs)
     try:
-        record = rule.pairs(client.execute_command('SENTINEL', 'MASTER', conf['master_name']))
+        try:
+            record = rule.pairs(client.execute_command('SENTINEL', 'MASTER', conf['master_name']))
+        except redis.AuthenticationError:
+            # A password rotation the Sentinels have not seen yet: the one before it.
+            if not conf.get('previous_password'):
+                raise
+            client.close()
+            client = redis.Redis(**dict(kwargs, password=conf['previous_password']))
+            record = rule.pairs(client.execute_command('SENTINEL', 'MASTER', conf['master_name']))
     except redis.ResponseError as exc:
         # A Sentinel that does not monitor the group (yet) answered.
         answer.update(reachable=True, error=str(exc).split('\n', maxsplit=1)[0])

@@ -41,3 +41,13 @@ def test_defaults():
     assert params['tls'] is False
     assert params['validate_certs'] is True
     assert params['connect_timeout'] == 5.0
+
+
+def test_previous_password_is_secret_and_never_from_env(monkeypatch):
+    spec = connection_argument_spec()
+    assert spec['login_password_previous']['no_log'] is True
+    monkeypatch.setenv('REDISCLI_AUTH', 'from-env-secret')
+    result = ArgumentSpecValidator(spec).validate({'login_password_previous': 'before-rotation'})
+    assert result.validated_parameters['login_password_previous'] == 'before-rotation'
+    assert 'before-rotation' in result._no_log_values
+    assert ArgumentSpecValidator(spec).validate({}).validated_parameters['login_password_previous'] is None
