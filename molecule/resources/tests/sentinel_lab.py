@@ -67,19 +67,30 @@ class Group:
     ``tls``: redis-py SSL options (``ssl_ca_certs``, ``ssl_certfile``,
     ``ssl_keyfile``) for a group that listens with TLS on ``data_port`` and
     ``sentinel_port``; every client of the group, the writer's included, uses them.
-    ``engine``: ``redis`` or ``valkey``, the roles' redis_engine (names the data node's unit).
+    ``engine``: ``redis`` or ``valkey``, the roles' redis_engine (names the data node's unit); or a dict
+    node -> engine for a group whose nodes differ (a move to Valkey), where ``engine`` and ``unit`` are None
+    and ``unit_of(node)`` names each node's unit.
     """
 
     def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None,
-                 engine: str = "redis"):
+                 engine: str | dict = "redis"):
         self.names = list(names)
-        self.engine = engine
-        self.unit = f"{engine}-hardened@{MASTER_NAME}.service"
+        self.engines = dict(engine) if isinstance(engine, dict) else {n: engine for n in self.names}
+        self.engine = None if isinstance(engine, dict) else engine
+        self.unit = None if isinstance(engine, dict) else f"{engine}-hardened@{MASTER_NAME}.service"
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
         self.sentinel_port = sentinel_port
         self.ssl = dict(tls, ssl=True) if tls else {}
+
+    def unit_of(self, name) -> str:
+        """The data node's systemd unit on ``name``."""
+        return f"{self.engines[name]}-hardened@{MASTER_NAME}.service"
+
+    def sentinel_unit_of(self, name) -> str:
+        """The Sentinel's systemd unit on ``name``."""
+        return f"{self.engines[name]}-sentinel-hardened@{MASTER_NAME}.service"
 
     # -- clients ---------------------------------------------------------
     def node(self, name, timeout=2.0) -> redis.Redis:
@@ -192,7 +203,7 @@ class Group:
         return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=check).stdout
 
     def kill_data_node(self, name):
-        self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit)
+        self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit_of(name))
 
 
 class PortTLSConnection(SentinelManagedSSLConnection):
@@ -273,11 +284,11 @@ class Writer(threading.Thread):
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 
-def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess:
-    """ansible-playbook against the scenario's inventory (extra args: no secret)."""
+def run_playbook(playbook: str, *args: str, inventories: tuple = ()) -> subprocess.CompletedProcess:
+    """ansible-playbook against the scenario's inventory, plus ``inventories`` (extra args: no secret)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
         os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
-    cmd = ["ansible-playbook", "-i", inventory, playbook, *args]
+    cmd = ["ansible-playbook", "-i", inventory, *[a for i in inventories for a in ("-i", i)], playbook, *args]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
 
