@@ -11,8 +11,8 @@ name: follow_problem
 short_description: Why a data node could not replicate from a master (engine, version and RDB format), or an empty string
 version_added: 0.1.0
 description:
-  - A replica that needs a full sync loads its master's RDB snapshot, and no engine loads an RDB format newer than
-    its own (for example Redis 7.0 from Valkey 8.1 or Redis 8.0): it flushes its data, fails and tries again.
+  - "A replica that needs a full sync loads its master's RDB snapshot, and no engine loads an RDB format newer than
+    its own (for example Redis 7.0 from Valkey 8.1 or Redis 8.0): it flushes its data, fails and tries again."
   - Returns an empty string when the node given as input can load a full sync from O(master), else a sentence that names
     both, their releases and RDB formats. The same engine and major.minor release always works; a release this
     collection does not know is a problem (it cannot be shown to work).

@@ -112,10 +112,10 @@ options:
         from Valkey 8.1 or Redis 8.0): it flushes its data, fails, and tries again every few seconds. The module
         reads every node's engine and version (C(INFO server)) and, by default, refuses such a switchover before
         it changes anything."
-      - V(true) is for the last step of a move to a newer version (see the operations guide): the switchover goes
+      - "V(true) is for the last step of a move to a newer version (see the operations guide): the switchover goes
         ahead, every node of an older format is left with C(replica-priority 0) (in its config file too) so that
         Sentinel never promotes it, the module does not wait for it to follow the target (it can only by a partial
-        resync), and it is returned in RV(retired). Remove those nodes next (C(hardened.redis.remove_node)).
+        resync), and it is returned in RV(retired). Remove those nodes next (C(hardened.redis.remove_node))."
     type: bool
     default: false
   pause_timeout:
@@ -961,6 +961,7 @@ class Switchover(object):
         for ip, port, dummy in self.changed_priorities:
             if (ip, port) in self.retiring:
                 continue
+
             def follows(ip=ip, port=port):
                 i = self.binfo((ip, port))
                 return int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
