@@ -15,7 +15,7 @@ import time
 import redis
 
 import test_chaos as chaos
-from chaos_lab import ChaosWriter
+from chaos_lab import ChaosWriter, SwitchWatcher
 from sentinel_lab import MASTER_NAME, pairs, wait_for
 
 group = chaos.group  # the scenario's one Group fixture (module scope)
@@ -46,14 +46,10 @@ def _priorities(group) -> dict[str, tuple[int, list[int]]]:
     return seen
 
 
-def _config_epoch(group) -> int:
-    """The master's config-epoch as the Sentinels record it: one more per failover (the highest they report)."""
-    return max(int(group.master_record(s)["config-epoch"]) for s in group.names)
-
-
 def test_10_second_kill_in_the_heal_window(group):
     a = group.wait_settled(timeout=90)
-    epoch_before = _config_epoch(group)
+    switches = SwitchWatcher(group)
+    switches.start()
     writer = ChaosWriter(group, "healwindow")
     writer.start()
     try:
@@ -83,8 +79,8 @@ def test_10_second_kill_in_the_heal_window(group):
         writer.wait_acks(300, timeout=60)
     finally:
         writer.stop()
+        failovers = switches.stop()
     priorities = _priorities(group)
-    failovers = _config_epoch(group) - epoch_before
     facts = (f"kill -9 of {a}, failover to {first_b}{'' if b == first_b else ', then to ' + b}; {a} answered again as role {a_back.get('role')} of"
              f" {group.name_of.get(a_back.get('master_host'), a_back.get('master_host'))}, then kill -9 of {b}:"
              f" failover to {c}; {b} answered again as role {b_back.get('role')} of"

@@ -124,6 +124,40 @@ def masters(group: Group) -> list[str]:
     return found
 
 
+class SwitchWatcher(threading.Thread):
+    """Every ``+switch-master`` each Sentinel publishes while it runs (one per
+    failover it takes part in): how many failovers really happened, also a
+    quick extra one that polling for the agreed master would miss."""
+
+    def __init__(self, group: Group):
+        super().__init__(daemon=True)
+        self.seen: dict[str, list[str]] = {n: [] for n in group.names}
+        self._subs = []
+        for n in group.names:
+            ps = group.sentinel(n).pubsub(ignore_subscribe_messages=True)
+            ps.subscribe("+switch-master")
+            self._subs.append((n, ps))
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            for n, ps in self._subs:
+                try:
+                    msg = ps.get_message(timeout=0.02)
+                except (redis.RedisError, OSError):
+                    continue
+                if msg and msg.get("type") == "message":
+                    self.seen[n].append(msg["data"])
+
+    def stop(self) -> int:
+        """Stop watching; the number of failovers (the most any Sentinel saw)."""
+        self._stop_event.set()
+        self.join(timeout=5)
+        for _n, ps in self._subs:
+            ps.close()
+        return max(len(v) for v in self.seen.values())
+
+
 def dbsizes(group: Group) -> dict[str, int | None]:
     """DBSIZE of every node; None for a node that does not answer (down, loading)."""
     sizes: dict[str, int | None] = {}

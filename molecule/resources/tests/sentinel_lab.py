@@ -23,7 +23,11 @@ import redis
 from redis.connection import Connection
 from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
-MASTER_NAME = "main"
+# The group's name in SENTINEL commands (redis_master_name; a scenario that
+# sets another one says so in its verifier env) and the nodes' instance
+# (redis_instance: unit names and paths), which are not the same thing.
+MASTER_NAME = os.environ.get("HARDENED_REDIS_MASTER_NAME", "main")
+INSTANCE = "main"
 DATA_PORT = 6379
 SENTINEL_PORT = 26379
 UNIT = "redis-hardened@main.service"
@@ -77,7 +81,7 @@ class Group:
         self.names = list(names)
         self.engines = dict(engine) if isinstance(engine, dict) else {n: engine for n in self.names}
         self.engine = None if isinstance(engine, dict) else engine
-        self.unit = None if isinstance(engine, dict) else f"{engine}-hardened@{MASTER_NAME}.service"
+        self.unit = None if isinstance(engine, dict) else f"{engine}-hardened@{INSTANCE}.service"
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
@@ -86,11 +90,11 @@ class Group:
 
     def unit_of(self, name) -> str:
         """The data node's systemd unit on ``name``."""
-        return f"{self.engines[name]}-hardened@{MASTER_NAME}.service"
+        return f"{self.engines[name]}-hardened@{INSTANCE}.service"
 
     def sentinel_unit_of(self, name) -> str:
         """The Sentinel's systemd unit on ``name``."""
-        return f"{self.engines[name]}-sentinel-hardened@{MASTER_NAME}.service"
+        return f"{self.engines[name]}-sentinel-hardened@{INSTANCE}.service"
 
     # -- clients ---------------------------------------------------------
     def node(self, name, timeout=2.0) -> redis.Redis:
