@@ -13,6 +13,7 @@ encodings into the shape the module returns, the same for Redis and Valkey.
   ``memory_state(memory)``, ``persistence_state(persistence, now)``,
   ``clients_state(clients, stats)``, ``stats_state(stats)``.
 * ``server_now(server)``: the server's own clock (seconds), for ages.
+* ``config_state(values)``: the replication safety settings (``CONFIG GET``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +22,11 @@ __metaclass__ = type
 
 from ansible.module_utils.six import string_types
 
-SECTIONS = ('server', 'replication', 'memory', 'persistence', 'clients', 'stats', 'acl')
+SECTIONS = ('server', 'replication', 'memory', 'persistence', 'clients', 'stats', 'acl', 'config')
+
+# The settings the ``config`` section reads (CONFIG GET), as returned.
+CONFIG_SETTINGS = (('min-replicas-to-write', 'min_replicas_to_write'), ('min-replicas-max-lag', 'min_replicas_max_lag'),
+                   ('replica-priority', 'replica_priority'))
 
 
 def _int(value, default=0):
@@ -196,3 +201,8 @@ def stats_state(stats):
         sync_partial_ok=_int(stats.get('sync_partial_ok')),
         instantaneous_ops_per_sec=_int(stats.get('instantaneous_ops_per_sec')),
     )
+
+
+def config_state(values):
+    """The replication safety settings from ``CONFIG GET`` replies (a dict), as integers (None when absent)."""
+    return dict((key, _int(values.get(name), None)) for name, key in CONFIG_SETTINGS)

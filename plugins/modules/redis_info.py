@@ -28,9 +28,12 @@ options:
     description:
       - The sections to return. Each costs one C(INFO <section>) (C(acl) one
         C(ACL WHOAMI)).
+      - V(config) (not in the default) reads the replication safety settings
+        with three C(CONFIG GET); the user needs C(+config|get), which the
+        collection's C(monitor) user lacks (the section then holds an C(error)).
     type: list
     elements: str
-    choices: [server, replication, memory, persistence, clients, stats, acl]
+    choices: [server, replication, memory, persistence, clients, stats, acl, config]
     default: [server, replication, memory, persistence, clients, stats, acl]
 extends_documentation_fragment:
   - hardened.redis.connection
@@ -344,6 +347,24 @@ acl:
       description: Why RV(acl.whoami) is V(null), else V(null).
       type: str
   sample: {whoami: admin, error: null}
+config:
+  description: The settings that decide how many replicas the master needs to accept writes, and which Sentinel promotes.
+  returned: when C(config) is in O(sections)
+  type: dict
+  contains:
+    min_replicas_to_write:
+      description: C(min-replicas-to-write), or V(null) when it could not be read.
+      type: int
+    min_replicas_max_lag:
+      description: C(min-replicas-max-lag) in seconds, or V(null).
+      type: int
+    replica_priority:
+      description: C(replica-priority), or V(null).
+      type: int
+    error:
+      description: Why the settings could not be read (C(CONFIG GET) refused), else V(null).
+      type: str
+  sample: {min_replicas_to_write: 1, min_replicas_max_lag: 10, replica_priority: 100, error: null}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -359,12 +380,13 @@ from ansible_collections.hardened.redis.plugins.module_utils import _info
 from ansible_collections.hardened.redis.plugins.module_utils._versions import rdb_format
 
 ALL_SECTIONS = list(_info.SECTIONS)
+DEFAULT_SECTIONS = [name for name in ALL_SECTIONS if name != 'config']
 
 
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
-        sections=dict(type='list', elements='str', choices=ALL_SECTIONS, default=ALL_SECTIONS),
+        sections=dict(type='list', elements='str', choices=ALL_SECTIONS, default=DEFAULT_SECTIONS),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     wanted = set(module.params['sections'])
@@ -399,6 +421,14 @@ def main():
             result['acl'] = dict(whoami=to_native(client.execute_command('ACL', 'WHOAMI')), error=None)
         except Exception as exc:  # NOPERM, or ACL unknown: not a reason to fail a read
             result['acl'] = dict(whoami=None, error=safe_error(module, exc))
+    if 'config' in wanted:
+        values = {}
+        try:
+            for name, dummy in _info.CONFIG_SETTINGS:
+                values.update(client.config_get(name))
+            result['config'] = dict(_info.config_state(values), error=None)
+        except Exception as exc:  # NOPERM: not a reason to fail a read
+            result['config'] = dict(_info.config_state({}), error=safe_error(module, exc))
     module.exit_json(**result)
 
 

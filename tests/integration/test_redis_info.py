@@ -130,6 +130,21 @@ def test_acl_whoami_refused_is_not_a_failure(pair):
     assert result["memory"]["maxmemory"] == 64 * 1024 * 1024
 
 
+def test_config_section(pair):
+    master, dummy = pair
+    master.client(username="admin").config_set("min-replicas-to-write", 1)
+    try:
+        result = run_module("redis_info", _args(master, sections=["config"]))
+    finally:
+        master.client(username="admin").config_set("min-replicas-to-write", 0)
+    assert not result.get("failed"), result.get("msg")
+    assert result["config"] == dict(min_replicas_to_write=1, min_replicas_max_lag=10, replica_priority=100, error=None)
+    assert "config" not in run_module("redis_info", _args(master))
+    refused = run_module("redis_info", _args(master, login_user="onlyinfo", sections=["config"]))
+    assert not refused.get("failed"), refused.get("msg")
+    assert refused["config"]["min_replicas_to_write"] is None and "no permissions" in refused["config"]["error"]
+
+
 def test_wrong_password(pair):
     master, dummy = pair
     result = run_module("redis_info", _args(master, login_password="not-the-password"))

@@ -59,3 +59,9 @@ def test_persistence_ages_and_stats():
     s = _info.stats_state({"keyspace_hits": 3, "keyspace_misses": 1, "evicted_keys": 2})
     assert (s["hit_rate_pct"], s["evicted_keys"]) == (75.0, 2)
     assert _info.stats_state({})["hit_rate_pct"] is None
+
+
+def test_config_state():
+    assert _info.config_state({'min-replicas-to-write': '1', 'min-replicas-max-lag': '10', 'replica-priority': '0'}) == dict(
+        min_replicas_to_write=1, min_replicas_max_lag=10, replica_priority=0)
+    assert _info.config_state({}) == dict(min_replicas_to_write=None, min_replicas_max_lag=None, replica_priority=None)
