@@ -231,15 +231,19 @@ class Writer(threading.Thread):
     ``tls_ports`` with ``data_tls`` (redis-py SSL options): TLS to the master
     only when Sentinel names one of those ports (PortTLSConnection).
     ``reconnect_every`` n: drop the connections every n writes, so that the
-    writer asks Sentinel for the master's address again (as new clients do)."""
+    writer asks Sentinel for the master's address again (as new clients do).
+    ``interval``: seconds to rest after each write (0: as fast as it can), for
+    a writer that runs through a long scenario and should leave the machine's
+    CPU to the playbooks (the longest gap then counts at that resolution)."""
 
     def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0,
-                 data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0):
+                 data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0, interval: float = 0.0):
         super().__init__(daemon=True)
         assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
         self.prefix = prefix
         self.wait_ms = wait_ms
         self.reconnect_every = reconnect_every
+        self.interval = interval
         sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
                             sentinel_kwargs={"username": "client", "password": secret("sentinel-client"),
                                              "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
@@ -267,6 +271,8 @@ class Writer(threading.Thread):
                     self.acked.append(key)
                     self.ack_times.append(time.monotonic())
                 self.i += 1
+                if self.interval:
+                    self._stop_event.wait(self.interval)
             except redis.RedisError as exc:
                 kind = type(exc).__name__
                 self.errors[kind] = self.errors.get(kind, 0) + 1

@@ -122,8 +122,9 @@ def everyone() -> Group:
 @pytest.fixture(scope="module")
 def lab(everyone):
     # the writer knows every Sentinel, old and new (those not running yet, or
-    # removed, refuse connections and are skipped), as a client configured for the move
-    writer = Writer(everyone, "upgrade")
+    # removed, refuse connections and are skipped), as a client configured for
+    # the move; it rests 5 ms after each write, leaving the CPU to the playbooks
+    writer = Writer(everyone, "upgrade", interval=0.005)
     sampler = MasterSampler(everyone)
     yield {"writer": writer, "sampler": sampler}
     if writer.is_alive():
