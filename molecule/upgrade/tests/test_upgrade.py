@@ -58,6 +58,7 @@ def playbook(name: str, *args: str, hosts: list[str], step: str) -> tuple[object
     proc = run_playbook(f"hardened.redis.{name}", *args, inventories=(inventory(step, hosts),))
     took = time.monotonic() - started
     STATE.setdefault("playbooks", []).append(f"{step} {name} {took:.0f}s")
+    STATE.setdefault("steps", []).append((started, started + took, step))
     return proc, proc.stdout + proc.stderr, took
 
 
@@ -277,8 +278,12 @@ def test_08_final_inventory_and_the_writer(lab):
     doubles = sampler.doubles()
     lo, hi = STATE["switch_window"]
     outside = [(round(t - STATE["t0"], 2), m) for t, m in doubles if not (lo <= t <= hi and OLD[0] in m)]
+    # where the longest gap was: the step whose playbook ran then
+    pairs_ = list(zip(writer.ack_times, writer.ack_times[1:]))
+    gap_at = max(pairs_, key=lambda p: p[1] - p[0])[0] if pairs_ else 0.0
+    gap_step = next((step for a, b, step in STATE["steps"] if a <= gap_at <= b), "between playbooks")
     print(f"\n[upgrade] {' -> '.join(named)}; acknowledged {len(writer.acked)}, lost {len(lost)};"
-          f" longest gap between acknowledged writes {writer.longest_gap():.2f}s; client errors {writer.errors};"
+          f" longest gap between acknowledged writes {writer.longest_gap():.2f}s (during {gap_step}); client errors {writer.errors};"
           f" master samples {len(sampler.samples)}, with two nodes saying master {len(doubles)}"
           f" (all inside the switchover: {not outside}); playbooks: {'; '.join(STATE['playbooks'])}")
     assert not lost, f"{len(lost)} acknowledged writes missing on {NEW[0]}: {lost[:10]}"
