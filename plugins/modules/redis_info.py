@@ -18,7 +18,7 @@ description:
     (master, link, offsets, each replica's lag), memory against C(maxmemory),
     persistence (last C(BGSAVE) and AOF status, ages), clients, statistics,
     version and engine."
-  - RV(engine), RV(version) and RV(role) are always returned; the other
+  - RV(engine), RV(version), RV(rdb_format) and RV(role) are always returned; the other
     sections only when listed in O(sections).
   - Never changes anything.
 author:
@@ -93,6 +93,13 @@ version:
   returned: always
   type: str
   sample: 7.0.15
+rdb_format:
+  description:
+    - The RDB format this engine and version write, and the newest they load (V(null) when the collection does not know
+      the release). A replica must not have an older format than its master, or its next full sync fails.
+  returned: always
+  type: int
+  sample: 10
 role:
   description: C(master) or C(replica).
   returned: always
@@ -370,6 +377,7 @@ from ansible_collections.hardened.redis.plugins.module_utils._connection import 
     safe_error,
 )
 from ansible_collections.hardened.redis.plugins.module_utils import _info
+from ansible_collections.hardened.redis.plugins.module_utils._versions import rdb_format
 
 ALL_SECTIONS = list(_info.SECTIONS)
 DEFAULT_SECTIONS = [name for name in ALL_SECTIONS if name != 'config']
@@ -394,7 +402,7 @@ def main():
     server = info('server')
     repl = info('replication')
     engine, version = _info.engine_and_version(server)
-    result = dict(changed=False, engine=engine, version=version,
+    result = dict(changed=False, engine=engine, version=version, rdb_format=rdb_format(engine, version),
                   role=_info.role_name(repl.get('role')))
     if 'server' in wanted:
         result['server'] = _info.server_state(server)

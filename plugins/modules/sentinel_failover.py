@@ -47,7 +47,7 @@ description:
   - On any refusal or timeout before C(SENTINEL FAILOVER) (target not a replica or
     not in sync, C(INPROG), Sentinels that disagree or do not answer, ...) the task
     fails with the cause, unpauses the master and restores every setting it changed;
-    the old master keeps serving.
+    the old master keeps serving. So is a target whose RDB format is newer than another node's (see O(retire_older)).
   - "The journal: before it changes anything, the module keeps what it will change
     (the replicas' original C(replica-priority) and the master's
     C(min-replicas-to-write)) in the key C(hardened-redis:switchover:<master_name>)
@@ -105,6 +105,19 @@ options:
         to read the changed replica priorities (up to about 10 seconds).
     type: float
     default: 60
+  retire_older:
+    description:
+      - "After a switchover every other node, the old master included, replicates from the target, and a node
+        cannot load a full sync from a master whose RDB format is newer than its own (for example Redis 7.0
+        from Valkey 8.1 or Redis 8.0): it flushes its data, fails, and tries again every few seconds. The module
+        reads every node's engine and version (C(INFO server)) and, by default, refuses such a switchover before
+        it changes anything."
+      - "V(true) is for the last step of a move to a newer version (see the operations guide): the switchover goes
+        ahead, every node of an older format is left with C(replica-priority 0) (in its config file too) so that
+        Sentinel never promotes it, the module does not wait for it to follow the target (it can only by a partial
+        resync), and it is returned in RV(retired). Remove those nodes next (C(hardened.redis.remove_node))."
+    type: bool
+    default: false
   pause_timeout:
     description:
       - Longest time, in milliseconds, that writes on the master may be paused
@@ -282,6 +295,14 @@ diverged_bytes:
   returned: always
   type: int
   sample: 0
+retired:
+  description:
+    - With O(retire_older), the nodes (C(ip:port)) of an older RDB format than the new master, left with
+      C(replica-priority 0) after the switchover (in check mode, those that would be). Empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.11:6379"]
 sentinels:
   description: The Sentinels (C(ip:port)) asked; after a switchover, all of them named RV(new_master).
   returned: always
@@ -312,6 +333,8 @@ from ansible_collections.hardened.redis.plugins.module_utils._sentinel import (
     select_target,
 )
 from ansible_collections.hardened.redis.plugins.module_utils._sentinel_group import survey
+from ansible_collections.hardened.redis.plugins.module_utils._info import engine_and_version
+from ansible_collections.hardened.redis.plugins.module_utils._versions import follow_problem
 
 POLL = 0.02
 # How long to wait for Sentinel's view of the target to catch up (it
@@ -388,6 +411,7 @@ class Switchover(object):
         self.peer_module = _SentinelPeerModule(module)
         self.clients = {}
         self.changed_priorities = []   # [(ip, port, original)]
+        self.retiring = set()          # (ip, port) of nodes older than the target (retire_older)
         self.fenced = None             # (ip, port, original min-replicas-to-write) while the fence is up
         self.journal = None            # what this run changed, as kept on the master
         self.paused_at = None
@@ -507,6 +531,36 @@ class Switchover(object):
         self.sentinel_addrs[:] = [a['sentinel'] for a in answers]
         return group_verdict(answers), peers
 
+    # -- who can follow the target (module_utils/_versions, the one rule) ---
+    def release(self, addr):
+        """engine and version of a data node (INFO server), named by its address."""
+        engine, version = engine_and_version(self.node(*addr).info('server'))
+        return dict(engine=engine, version=version, name=_key(addr))
+
+    def check_versions(self, tgt, tgt_s, followers):
+        """Refuse a target some follower could not load a full sync from, unless retire_older.
+
+        With retire_older those followers are kept in self.retiring: they are
+        left with replica-priority 0 and not waited for.
+        """
+        try:
+            target = self.release(tgt)
+            problems = [(key, follow_problem(self.release(key), target)) for key in followers]
+        except Exception as exc:
+            raise Abort('Cannot read the engine and version (INFO server) of the data nodes: %s' % self._text(exc))
+        problems = [(key, text) for key, text in problems if text]
+        if not problems:
+            return
+        if not self.p['retire_older']:
+            raise Abort('Cannot switch %s over to %s: after a switchover every other node replicates from it, and %s. '
+                        'Nothing was changed. Remove the older nodes first (hardened.redis.remove_node), or, as the last '
+                        'step of a move to a newer version, switch over with retire_older (hardened.redis.switchover '
+                        '-e switchover_retire_older=true): they are then left with replica-priority 0, and you remove '
+                        'them next.' % (self.name, tgt_s, '; '.join(text for dummy, text in problems)))
+        self.retiring = set(key for key, dummy in problems)
+        self.warnings.append('retire_older: %s; left with replica-priority 0 (Sentinel never promotes them): remove them '
+                             'next (hardened.redis.remove_node)' % '; '.join(text for dummy, text in problems))
+
     # -- the journal and recovery -----------------------------------------
     def read_journal(self, addr):
         try:
@@ -558,8 +612,17 @@ class Switchover(object):
                 self.node(*old).execute_command('CLIENT', 'UNPAUSE')
             except Exception as exc:
                 self.warnings.append('CLIENT UNPAUSE on %s failed: %s' % (_key(old), self._text(exc)))
+        # nodes older than a new master stay ineligible (retire_older)
+        retired = set(tuple(k) for k in journal.get('retire') or []) if tuple(record) != old else set()
         for ip, port, value in journal.get('priorities') or []:
-            self._restore(ip, port, 'replica-priority', value, '0', done)
+            if (ip, port) not in retired:
+                self._restore(ip, port, 'replica-priority', value, '0', done)
+        if old in retired:
+            c = self.node(*old)
+            if c.config_get('replica-priority').get('replica-priority') != '0':
+                c.execute_command('CONFIG', 'SET', 'replica-priority', '0')
+                c.execute_command('CONFIG', 'REWRITE')
+                done.append('replica-priority 0 set on %s (older than the new master)' % _key(old))
         self.node(*record).delete(JOURNAL_KEY % self.name)
         return done
 
@@ -641,7 +704,7 @@ class Switchover(object):
         self.old, self.old_s = old, old_s
         flags = master.get('flags', '').split(',')
         result = dict(changed=False, old_master=old_s, new_master=old_s, write_pause=0.0, write_refused=0.0,
-                      priorities_changed=[], sentinels=self.sentinel_addrs, diverged_bytes=0, recovered=[])
+                      priorities_changed=[], sentinels=self.sentinel_addrs, diverged_bytes=0, recovered=[], retired=[])
         self.result = result
         down_after = int(master.get('down-after-milliseconds', 30000))
         self.failover_timeout = int(master.get('failover-timeout', 180000))
@@ -751,10 +814,12 @@ class Switchover(object):
             if key != tgt and key not in others:
                 others[key] = dict(ip=r['ip'], port=r['port'], flags='slave', **{'slave-priority': '?'})
         plan = []
+        followers = [old]
         for key in sorted(others):
             r = others[key]
             try:
                 prio = int(self.node(*key).config_get('replica-priority').get('replica-priority', 100))
+                followers.append(key)
             except Exception as exc:
                 rflags = set((r.get('flags') or '').split(','))
                 if rflags & set(['s_down', 'o_down', 'disconnected']):
@@ -768,14 +833,18 @@ class Switchover(object):
                 self.warnings.append('replica %s has replica-priority 0, which this module did not set: Sentinel '
                                      'never promotes it' % _key(key))
 
+        self.check_versions(tgt, tgt_s, followers)
+
         if self.module.check_mode:
-            result.update(changed=True, priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in plan])
+            result.update(changed=True, priorities_changed=['%s:%s' % (ip, port) for ip, port, dummy in plan],
+                          retired=sorted(_key(k) for k in self.retiring))
             return result
 
         result['changed'] = True
         fence_before = self.node(*old).config_get('min-replicas-to-write').get('min-replicas-to-write', '0')
         self.journal = dict(version=1, old=list(old), target=list(tgt),
-                            priorities=[list(x) for x in plan], fence=[[old[0], old[1], int(fence_before)]])
+                            priorities=[list(x) for x in plan], fence=[[old[0], old[1], int(fence_before)]],
+                            retire=[list(k) for k in sorted(self.retiring)])
         self.start_watchdog()
         self.write_journal(old)
         try:
@@ -873,6 +942,10 @@ class Switchover(object):
             return True
         # the old master stays fenced until it follows the new one
         self.wait('%s is a replica of %s' % (old_s, tgt_s), demoted)
+        if old in self.retiring:
+            # never promoted again: it can follow the target by a partial resync only
+            self.bounded(CALL_LIMIT, self.cmd, master, 'Cannot set replica-priority 0 on %s' % old_s,
+                         'CONFIG', 'SET', 'replica-priority', '0')
         self._unfence(rewrite=True)
         self._unpause(old, result)
         self._mark('unpaused')
@@ -883,9 +956,14 @@ class Switchover(object):
 
         def old_follows():
             i = self.binfo(old)
-            return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
+            # a retiring node may never get its link up (a full sync of a newer format fails)
+            return i.get('role') == 'slave' and int(i.get('master_port', 0)) == tgt[1] and \
+                (i.get('master_link_status') == 'up' or old in self.retiring)
         self.wait('%s replicates from %s with its link up' % (old_s, tgt_s), old_follows)
         for ip, port, dummy in self.changed_priorities:
+            if (ip, port) in self.retiring:
+                continue
+
             def follows(ip=ip, port=port):
                 i = self.binfo((ip, port))
                 return int(i.get('master_port', 0)) == tgt[1] and i.get('master_link_status') == 'up'
@@ -1047,9 +1125,14 @@ class Switchover(object):
                 self.watchdog_fd = None
             return
         self._unpause(old, result)
+        keep = self.retiring if (self.switched or self.promoted) else set()
         for ip, port, prio in self.changed_priorities:
             try:
                 c = self.node(ip, port)
+                if (ip, port) in keep:
+                    # older than the new master: stays ineligible, in its file too
+                    self.bounded(CALL_LIMIT, c.execute_command, 'CONFIG', 'REWRITE')
+                    continue
                 self.bounded(CALL_LIMIT, c.execute_command, 'CONFIG', 'SET', 'replica-priority', str(prio))
                 if self.failover_sent:
                     # Sentinel's reconfiguration (REPLICAOF + CONFIG REWRITE) wrote the
@@ -1066,6 +1149,8 @@ class Switchover(object):
                 self.bounded(CALL_LIMIT, self.node(*record).delete, JOURNAL_KEY % self.name)
             except Exception as exc:
                 errors.append('journal %s: %s' % (JOURNAL_KEY % self.name, self._text(exc)))
+        if keep:
+            result['retired'] = sorted(_key(k) for k in keep)
         if errors:
             self.warnings.append('could not restore ' + '; '.join(errors) + ' (kept in the journal: the next run '
                                  'restores them)')
@@ -1095,6 +1180,7 @@ def main():
         redis_password=dict(type='str', no_log=True),
         timeout=dict(type='float', default=60),
         pause_timeout=dict(type='int'),
+        retire_older=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

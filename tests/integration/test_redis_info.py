@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import time
 
 import pytest
@@ -60,6 +61,11 @@ def test_master_over_unix_socket(pair):
     assert result["changed"] is False
     assert (result["engine"], result["role"]) == ("redis", "master")
     assert result["version"] == c.info("server")["redis_version"]
+    # the format this server writes, as the header of its own snapshot says (REDIS0010 on Redis 7.0)
+    c.save()
+    with open(os.path.join(c.config_get("dir")["dir"], c.config_get("dbfilename")["dbfilename"]), "rb") as rdb:
+        header = rdb.read(9)
+    assert header[:5] == b"REDIS" and result["rdb_format"] == int(header[5:]), (header, result["rdb_format"])
     assert result["server"]["engine"] == "redis" and result["server"]["tcp_port"] == master.port
     repl = result["replication"]
     assert repl["role"] == "master" and repl["master"] is None and repl["connected_replicas"] == 1

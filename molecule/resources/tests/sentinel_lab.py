@@ -71,19 +71,30 @@ class Group:
     ``tls``: redis-py SSL options (``ssl_ca_certs``, ``ssl_certfile``,
     ``ssl_keyfile``) for a group that listens with TLS on ``data_port`` and
     ``sentinel_port``; every client of the group, the writer's included, uses them.
-    ``engine``: ``redis`` or ``valkey``, the roles' redis_engine (names the data node's unit).
+    ``engine``: ``redis`` or ``valkey``, the roles' redis_engine (names the data node's unit); or a dict
+    node -> engine for a group whose nodes differ (a move to Valkey), where ``engine`` and ``unit`` are None
+    and ``unit_of(node)`` names each node's unit.
     """
 
     def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None,
-                 engine: str = "redis"):
+                 engine: str | dict = "redis"):
         self.names = list(names)
-        self.engine = engine
-        self.unit = f"{engine}-hardened@{INSTANCE}.service"
+        self.engines = dict(engine) if isinstance(engine, dict) else {n: engine for n in self.names}
+        self.engine = None if isinstance(engine, dict) else engine
+        self.unit = None if isinstance(engine, dict) else f"{engine}-hardened@{INSTANCE}.service"
         self.ip = {n: container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
         self.sentinel_port = sentinel_port
         self.ssl = dict(tls, ssl=True) if tls else {}
+
+    def unit_of(self, name) -> str:
+        """The data node's systemd unit on ``name``."""
+        return f"{self.engines[name]}-hardened@{INSTANCE}.service"
+
+    def sentinel_unit_of(self, name) -> str:
+        """The Sentinel's systemd unit on ``name``."""
+        return f"{self.engines[name]}-sentinel-hardened@{INSTANCE}.service"
 
     # -- clients ---------------------------------------------------------
     def node(self, name, timeout=2.0) -> redis.Redis:
@@ -196,7 +207,7 @@ class Group:
         return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=check).stdout
 
     def kill_data_node(self, name):
-        self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit)
+        self.docker(name, "systemctl", "kill", "--signal=KILL", self.unit_of(name))
 
 
 class PortTLSConnection(SentinelManagedSSLConnection):
@@ -237,6 +248,7 @@ class Writer(threading.Thread):
         self.prefix = prefix
         self.wait_ms = wait_ms
         self.reconnect_every = reconnect_every
+        self.interval = interval
         sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
                             sentinel_kwargs={"username": "client", "password": client_password or secret("sentinel-client"),
                                              "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
@@ -248,7 +260,6 @@ class Writer(threading.Thread):
             extra = dict(data_tls, connection_class=type("Ports", (PortTLSConnection,), {"tls_ports": frozenset(tls_ports)}))
         self.master = sentinel.master_for(MASTER_NAME, decode_responses=True, **extra)
         self.sentinels = sentinel.sentinels if reconnect_sentinels else []
-        self.interval = interval
         self.acked: list[str] = []
         self.ack_times: list[float] = []
         self.errors: dict[str, int] = {}
@@ -269,7 +280,7 @@ class Writer(threading.Thread):
                     self.ack_times.append(time.monotonic())
                 self.i += 1
                 if self.interval:
-                    time.sleep(self.interval)
+                    self._stop_event.wait(self.interval)
             except redis.RedisError as exc:
                 kind = type(exc).__name__
                 self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -291,11 +302,11 @@ class Writer(threading.Thread):
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 
-def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess:
-    """ansible-playbook against the scenario's inventory (extra args: no secret)."""
+def run_playbook(playbook: str, *args: str, inventories: tuple = ()) -> subprocess.CompletedProcess:
+    """ansible-playbook against the scenario's inventory, plus ``inventories`` (extra args: no secret)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
         os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
-    cmd = ["ansible-playbook", "-i", inventory, playbook, *args]
+    cmd = ["ansible-playbook", "-i", inventory, *[a for i in inventories for a in ("-i", i)], playbook, *args]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="False", ANSIBLE_NOCOLOR="True")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
 
