@@ -62,6 +62,19 @@ def playbook(name: str, *args: str, hosts: list[str], step: str) -> tuple[object
     return proc, proc.stdout + proc.stderr, took
 
 
+def changed_tasks(output: str, hosts: list[str] | None = None) -> list[str]:
+    """Names of the tasks that reported changed on some host (of ``hosts``)."""
+    names, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[6:line.rfind("]")]
+        elif line.startswith("changed: [") and task and task not in names:
+            host = line[len("changed: ["):].split("]")[0].split(" ")[0]
+            if hosts is None or host in hosts:
+                names.append(task)
+    return names
+
+
 class MasterSampler(threading.Thread):
     """Every 0.1 s: which data nodes say role master, and which master the first
     Sentinel that answers names. Nodes that are down are skipped."""
@@ -162,7 +175,7 @@ def test_02_new_hosts_join_as_replicas(lab, everyone):
     assert proc.returncode == 0, out[-4000:]
     counts = recap(proc.stdout)
     print(f"\n[join] site.yml with the new hosts: {took:.0f}s; changed "
-          f"{ {h: c.get('changed') for h, c in counts.items()} }")
+          f"{ {h: c.get('changed') for h, c in counts.items()} }; on the old hosts: {changed_tasks(proc.stdout, OLD)}")
     # 6 data nodes, 6 Sentinels: every Sentinel knows 5 replicas and 5 others, CKQUORUM OK
     assert everyone.wait_settled(timeout=120) == OLD[0], "the join moved the master"
     for n in NEW:
@@ -255,7 +268,7 @@ def test_08_final_inventory_and_the_writer(lab):
     proc, out, took = playbook("site", hosts=NEW, step="8-final")
     assert proc.returncode == 0, out[-4000:]
     print(f"\n[final] site.yml on the final inventory: {took:.0f}s; changed "
-          f"{ {h: c.get('changed') for h, c in recap(proc.stdout).items()} }")
+          f"{ {h: c.get('changed') for h, c in recap(proc.stdout).items()} }: {changed_tasks(proc.stdout)}")
     proc, out, took = playbook("site", hosts=NEW, step="8-rerun")
     assert proc.returncode == 0, out[-4000:]
     counts = recap(proc.stdout)
