@@ -34,7 +34,7 @@ export PY_COLORS := 0
 # `make help` names every target; keep it in step when adding one.
 
 help:
-	@echo "Tests:       make test (= deps build lint units integration molecules) | deps | build | lint (= ansible-lint sanity rules)"
+	@echo "Tests:       make test (= deps build, then lint units integration side by side, then molecules) | deps | build | lint (= ansible-lint sanity rules)"
 	@echo "             make ansible-lint | sanity | rules | units | integration | molecule SCENARIO=name | molecules | images"
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
 	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | security-report | reliability"
@@ -90,7 +90,11 @@ molecule: build images
 molecules:
 	$(MAKE) molecule SCENARIO="$(SCENARIOS)"
 
-test: deps build lint units integration molecules
+# Lint is CPU-bound and the integration tests mostly wait on real servers, so
+# they share the two cores (-O: each stage's output in one piece as it ends).
+test: deps
+	$(MAKE) --no-print-directory -j2 -O lint units integration
+	$(MAKE) --no-print-directory molecules
 	@echo "[test] all stages passed"
 
 lab: build images
