@@ -14,7 +14,8 @@ case "$release" in
   *) echo "build-image.sh: unknown release '$release' (bookworm or trixie)" >&2; exit 2 ;;
 esac
 
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive of this machine's own apt sources (or DEBIAN_MIRROR).
+mirror=$(bash "$(dirname "$0")/debian-mirror.sh")
 packages="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,iproute2,procps,iptables,gnupg"
 # The recipe: this script, the release and the package list. Any change to
 # them gives a new tag, so a stale image is never reused.
