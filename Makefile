@@ -39,8 +39,9 @@ help:
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
 	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | security-report | reliability"
 
+# VM=1, or the vm scenario among SCENARIO: also qemu for the virtual machines.
 deps:
-	@bash tests/lab/install-deps.sh
+	@HARDENED_REDIS_VM=$(if $(or $(VM),$(filter vm,$(SCENARIO))),1,0) bash tests/lab/install-deps.sh
 
 # The collection as users get it: build the tarball, install it offline.
 build: deps
@@ -97,11 +98,12 @@ test: deps
 	$(MAKE) --no-print-directory molecules
 	@echo "[test] all stages passed"
 
+# VM=N: the first N hosts are Debian virtual machines (qemu, tests/lab/vm/).
 lab: build images
-	@bash tests/lab/lab.sh up
+	@LAB_VMS=$(or $(VM),0) bash tests/lab/lab.sh up
 
 lab-destroy:
-	@bash tests/lab/lab.sh down
+	@LAB_VMS=$(or $(VM),0) bash tests/lab/lab.sh down
 
 # Benchmarks print tables; they are never part of `make test`.
 bench-converge: build images

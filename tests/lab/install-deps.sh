@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 log() { echo "[deps] $*" >&2; }
 
 packages="docker.io debootstrap redis-server redis-sentinel redis-tools prometheus iptables openssl make git python3-venv"
+# The VM lab (make lab VM=1, make molecule SCENARIO=vm): qemu, software emulation.
+[ "${HARDENED_REDIS_VM:-0}" = 1 ] && packages="$packages qemu-system-x86 qemu-utils openssh-client e2fsprogs"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

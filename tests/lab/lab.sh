@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local lab: systemd containers on a Docker network (LAB_NODES, default
 # 3: Redis and Sentinel on each), deployed with the collection's own playbook
-# (playbooks/site.yml), as a user would.
+# (playbooks/site.yml), as a user would. LAB_VMS=N (make lab VM=N): the first
+# N hosts are Debian virtual machines instead (qemu, tests/lab/vm/), reached
+# over SSH as the sudo user hrlab, on the same network as the containers.
 #   lab.sh up      create the hosts, deploy, check an authenticated PING
 #   lab.sh down    remove only what the lab made
 set -euo pipefail
@@ -10,6 +12,7 @@ cd "$(dirname "$0")/../.."
 LAB_NAME=${LAB_NAME:-hredis-lab}
 LAB_NODES=${LAB_NODES:-3}
 LAB_RELEASE=${LAB_RELEASE:-bookworm}
+LAB_VMS=${LAB_VMS:-0}
 # Each lab keeps its inventory and credentials apart: a benchmark's lab must
 # not remove the credentials of the lab a developer is using.
 if [ "$LAB_NAME" = hredis-lab ]; then STATE=lab/.state; else STATE=lab/.state-$LAB_NAME; fi
@@ -17,8 +20,13 @@ INVENTORY=$STATE/inventory.yml
 BIN=$PWD/.venv/bin
 log() { echo "[lab] $*" >&2; }
 
+is_vm() { [ "${1##*-}" -le "$LAB_VMS" ]; }
+
 down() {
   local ids
+  for i in $(seq 1 "$LAB_NODES"); do
+    [ -d "${HARDENED_REDIS_VM_STATE:-/var/lib/hardened-redis/vm}/$LAB_NAME-$i" ] && bash tests/lab/vm/vm.sh down "$LAB_NAME-$i"
+  done
   ids=$(docker ps -aq --filter "label=hardened-redis-lab=$LAB_NAME")
   if [ -n "$ids" ]; then
     log "removing containers"
@@ -40,10 +48,18 @@ up() {
   chmod 0700 "$STATE"
   docker network inspect "$LAB_NAME" >/dev/null 2>&1 \
     || docker network create --label "hardened-redis-lab=$LAB_NAME" "$LAB_NAME" >/dev/null
+  local vm_image=""
+  [ "$LAB_VMS" -gt 0 ] && vm_image=$(bash tests/lab/vm/build-vm-image.sh "$LAB_RELEASE")
   for i in $(seq 1 "$LAB_NODES"); do
     local name="$LAB_NAME-$i"
     names+=("$name")
-    if ! docker inspect "$name" >/dev/null 2>&1; then
+    if is_vm "$name"; then
+      if [ ! -d "${HARDENED_REDIS_VM_STATE:-/var/lib/hardened-redis/vm}/$name" ]; then
+        log "booting virtual machine $name"
+        bash tests/lab/vm/vm.sh up "$name" "$vm_image" "$LAB_NAME" "+$((200 + i))"
+      fi
+      log "$name answers SSH after $(bash tests/lab/vm/vm.sh wait "$name") s"
+    elif ! docker inspect "$name" >/dev/null 2>&1; then
       log "starting host $name ($image)"
       docker run -d --name "$name" --hostname "$name" --network "$LAB_NAME" \
         --label "hardened-redis-lab=$LAB_NAME" \
@@ -60,7 +76,17 @@ up() {
     echo "  children:"
     echo "    redis_servers:"
     echo "      hosts:"
-    for n in "${names[@]}"; do echo "        $n:"; done
+    for n in "${names[@]}"; do
+      echo "        $n:"
+      if is_vm "$n"; then
+        echo "          ansible_connection: ssh"
+        echo "          ansible_host: $(bash tests/lab/vm/vm.sh ip "$n")"
+        echo "          ansible_user: hrlab"
+        echo "          ansible_become: true"
+        echo "          ansible_ssh_private_key_file: $vm_image/id_ed25519"
+        echo "          ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+      fi
+    done
     echo "    redis_sentinels:"
     echo "      hosts:"
     for n in "${names[@]}"; do echo "        $n:"; done
@@ -79,15 +105,21 @@ up() {
   local cred="$STATE/credentials/main/admin"
   for n in "${names[@]}"; do
     # The password goes through the environment (REDISCLI_AUTH), never argv.
-    reply=$(REDISCLI_AUTH="$(cat "$cred")" docker exec -i -e REDISCLI_AUTH "$n" \
-      sh -c 'redis-cli --no-auth-warning --user admin -h 127.0.0.1 PING 2>&1 || valkey-cli --user admin -h 127.0.0.1 PING')
+    if is_vm "$n"; then
+      # On a guest the password goes through stdin.
+      reply=$(bash tests/lab/vm/vm.sh ssh "$n" 'read -r p; REDISCLI_AUTH=$p redis-cli --no-auth-warning --user admin -h 127.0.0.1 PING' < "$cred")
+    else
+      reply=$(REDISCLI_AUTH="$(cat "$cred")" docker exec -i -e REDISCLI_AUTH "$n" \
+        sh -c 'redis-cli --no-auth-warning --user admin -h 127.0.0.1 PING 2>&1 || valkey-cli --user admin -h 127.0.0.1 PING')
+    fi
     echo "  $n: $reply"
     [ "$reply" = PONG ] || { log "$n did not answer PONG"; exit 1; }
   done
   local scred="$STATE/credentials/main/sentinel-client"
-  if [ -f "$scred" ]; then
-    log "Sentinel's view from ${names[0]}:"
-    REDISCLI_AUTH="$(cat "$scred")" docker exec -i -e REDISCLI_AUTH "${names[0]}" \
+  local last=${names[${#names[@]}-1]}
+  if [ -f "$scred" ] && ! is_vm "$last"; then
+    log "Sentinel's view from $last:"
+    REDISCLI_AUTH="$(cat "$scred")" docker exec -i -e REDISCLI_AUTH "$last" \
       redis-cli --no-auth-warning --user client -p 26379 SENTINEL GET-MASTER-ADDR-BY-NAME main \
       | paste -sd' ' | sed 's/^/  master: /'
   fi
@@ -97,7 +129,8 @@ up() {
   log "deployed in $((t1 - t0)) s. Credentials: $STATE/credentials/main/ (mode 0600, never printed)."
   local ips=()
   for n in "${names[@]}"; do
-    ips+=("$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$n")")
+    if is_vm "$n"; then ips+=("$(bash tests/lab/vm/vm.sh ip "$n")"); else
+      ips+=("$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$n")"); fi
   done
   cat <<EOT
 [lab] connect with redis-cli (the password goes through the environment, never argv):

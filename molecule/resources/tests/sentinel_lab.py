@@ -77,12 +77,13 @@ class Group:
     """
 
     def __init__(self, names, data_port: int = DATA_PORT, sentinel_port: int = SENTINEL_PORT, tls: dict | None = None,
-                 engine: str | dict = "redis"):
+                 engine: str | dict = "redis", addresses: dict | None = None):
         self.names = list(names)
         self.engines = dict(engine) if isinstance(engine, dict) else {n: engine for n in self.names}
         self.engine = None if isinstance(engine, dict) else engine
         self.unit = None if isinstance(engine, dict) else f"{engine}-hardened@{INSTANCE}.service"
-        self.ip = {n: container_ip(n) for n in self.names}
+        # ``addresses``: nodes that are not containers (the vm scenario's guests), name -> address.
+        self.ip = {n: (addresses or {}).get(n) or container_ip(n) for n in self.names}
         self.name_of = {ip: n for n, ip in self.ip.items()}
         self.data_port = data_port
         self.sentinel_port = sentinel_port
