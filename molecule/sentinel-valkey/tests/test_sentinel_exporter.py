@@ -108,7 +108,7 @@ def test_03_no_scrape_is_refused(group):
     """A scrape sends only what the monitor user may run: the ACL LOG counts no new refusal."""
     for name in NODES:
         before = sum(int(e["count"]) for e in _monitor_log_entries(group, name))
-        for _ in range(2):
+        for _scrape in range(2):
             assert re.search(r"^redis_up 1$", _metrics(group, name), re.M)
         assert sum(int(e["count"]) for e in _monitor_log_entries(group, name)) == before, _monitor_log_entries(group, name)
 
