@@ -74,8 +74,11 @@ lint: ansible-lint sanity rules
 units: build
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
+# The integration tests mostly wait on real Sentinels and servers: they run
+# in WORKERS pytest-xdist processes (each with its own slice of ports).
+WORKERS ?= 3
 integration: build
-	$(BIN)/pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider -n $(WORKERS) tests/integration $(PYTEST_ARGS)
 
 molecule: build images
 	export HARDENED_REDIS_IMAGE_BOOKWORM=$$(bash tests/lab/build-image.sh bookworm) ; \

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,14 +34,38 @@ REDIS_SENTINEL = os.environ.get("REDIS_SENTINEL_BIN") or shutil.which("redis-sen
 HOST = "127.0.0.1"
 
 
+# Ports are handed out below the kernel's ephemeral range (outgoing
+# connections never take them), in a slice of their own for each pytest-xdist
+# worker (gw0, gw1, ...), so parallel workers never pick the same port.
+_PORT_SLICE = 2000
+_PORT_BASE = 20000
+
+
+def _port_candidates():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = _PORT_BASE + (index % 6) * _PORT_SLICE
+    offset = random.randrange(_PORT_SLICE)
+    while True:
+        for step in range(_PORT_SLICE):
+            yield first + (offset + step) % _PORT_SLICE
+        offset = random.randrange(_PORT_SLICE)
+
+
+_PORTS = _port_candidates()
+
+
 def free_port():
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port of this worker's slice that was free on 127.0.0.1 a moment ago."""
+    for port in _PORTS:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
 
 
 class TLSFiles:
