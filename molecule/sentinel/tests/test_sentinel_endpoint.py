@@ -70,9 +70,13 @@ def test_01_bad_input_refused():
 def test_02_url_client_through_kill_and_switchover(group):
     first = group.wait_settled(timeout=90)
     url = f"redis://app:{secret('app')}@{group.ip[ENDPOINT_HOST]}:{ENDPOINT_PORT}/0"
-    # The endpoint leads to the master.
+    # The endpoint leads to the master (app may not run ROLE: CLIENT INFO's laddr names the node).
     probe = redis.Redis.from_url(url, socket_timeout=2, decode_responses=True)
-    wait_for("the endpoint leads to the master", lambda: probe.execute_command("ROLE")[0] == "master" or "not master", 30)
+
+    def served_by():
+        laddr = dict(f.split("=", 1) for f in str(probe.execute_command("CLIENT", "INFO")).split() if "=" in f)["laddr"]
+        return True if laddr.rsplit(":", 1)[0] == group.ip[first] else f"served by {laddr}"
+    wait_for("the endpoint leads to the master", served_by, 30)
     sampler = EndpointSampler(ENDPOINT_HOST)
     sampler.start()
     writer = UrlWriter(url, "endpoint")
