@@ -379,7 +379,7 @@ class UrlWriter(threading.Thread):
                 pipe.set(key, self.i)
                 pipe.execute_command("WAIT", 1, 250)
                 pipe.execute_command("CLIENT", "INFO")
-                _, acks, info = pipe.execute()
+                acks, info = pipe.execute()[1:]
                 laddr = dict(f.split("=", 1) for f in str(info).split() if "=" in f).get("laddr", "?")
                 self.served.append((self.phase, laddr.rsplit(":", 1)[0]))
                 if int(acks) >= 1:

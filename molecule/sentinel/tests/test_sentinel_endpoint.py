@@ -40,6 +40,7 @@ SCENARIO = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.dirname(os.path
 pytestmark = pytest.mark.skipif(SCENARIO_NAME != "sentinel",
                                 reason="the endpoint is deployed by the sentinel scenario only (group redis_endpoints)")
 
+
 @pytest.fixture(scope="module")
 def group() -> Group:
     return Group(NODES)
