@@ -37,7 +37,7 @@ help:
 	@echo "Tests:       make test (= deps build, then lint units integration side by side, then molecules) | deps | build | lint (= ansible-lint sanity rules)"
 	@echo "             make ansible-lint | sanity | rules | units | integration | molecule SCENARIO=name | molecules | images"
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
-	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | security-report | reliability"
+	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | bench-endpoint | security-report | reliability"
 
 # VM=1, or the vm scenario among SCENARIO: also qemu for the virtual machines.
 deps:
@@ -137,6 +137,13 @@ lab-drill:
 bench-failover: build images
 	$(BIN)/pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/failover.py bench --kills $(or $(KILLS),20) --switchovers $(or $(SWITCHOVERS),5) --write-docs
+
+# KILLS kills and SWITCHOVERS switchovers under a writer that connects only
+# through the endpoint for URL-only clients (roles/redis_endpoint), on a lab
+# of its own; prints the outage table (docs/clients.md).
+.PHONY: bench-endpoint
+bench-endpoint: build images
+	$(BIN)/python bench/endpoint.py --kills $(or $(KILLS),5) --switchovers $(or $(SWITCHOVERS),5)
 
 # The chaos scenario as a report: `molecule test -s chaos`, then
 # docs/reliability.md rewritten from the rows its tests wrote (bench/reliability.py).

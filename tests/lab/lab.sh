@@ -90,6 +90,13 @@ up() {
     echo "    redis_sentinels:"
     echo "      hosts:"
     for n in "${names[@]}"; do echo "        $n:"; done
+    # LAB_ENDPOINTS=n: the first n hosts also run the endpoint for URL-only
+    # clients (hardened.redis.redis_endpoint; bench/endpoint.py).
+    if [ "${LAB_ENDPOINTS:-0}" -gt 0 ]; then
+      echo "    redis_endpoints:"
+      echo "      hosts:"
+      for n in "${names[@]:0:$LAB_ENDPOINTS}"; do echo "        $n:"; done
+    fi
   } > "$INVENTORY"
 
   if [ "${LAB_DEPLOY:-1}" = 0 ]; then

@@ -303,6 +303,110 @@ class Writer(threading.Thread):
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 
+# Runs on the endpoint host (its python3): HAProxy's runtime API every 20 ms, one line per
+# sample: "<monotonic> <UP servers of redis_write, comma-separated>".
+ENDPOINT_SAMPLER = r"""
+import socket, sys, time
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect('/run/haproxy/admin.sock')
+        s.sendall(b'show servers state redis_write\n')
+        data = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        up = [f[3] for f in (l.split() for l in data.decode().splitlines()[1:]) if len(f) > 5 and not f[0].startswith('#') and f[5] == '2']
+        print('%.3f %s' % (time.monotonic(), ','.join(up) or '-'), flush=True)
+    except OSError as exc:
+        print('%.3f error %s' % (time.monotonic(), exc), flush=True)
+    finally:
+        s.close()
+    time.sleep(0.02)
+"""
+
+
+class EndpointSampler(threading.Thread):
+    """HAProxy's view of the write backend (hardened.redis.redis_endpoint), sampled on ``host`` all along:
+    ``samples`` holds the UP servers of each sample."""
+
+    def __init__(self, host: str):
+        super().__init__(daemon=True)
+        self.proc = subprocess.Popen(["docker", "exec", host, "python3", "-u", "-c", ENDPOINT_SAMPLER],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.samples: list[list[str]] = []
+        self.errors = 0
+
+    def run(self):
+        for line in self.proc.stdout:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "error":
+                self.errors += 1
+            elif len(parts) == 2:
+                self.samples.append([] if parts[1] == "-" else parts[1].split(","))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.join(timeout=10)
+
+
+class UrlWriter(threading.Thread):
+    """A client that only knows a URL: SET, WAIT 1 and CLIENT INFO in one
+    pipeline per key, through the endpoint. A key counts as acknowledged only
+    when WAIT reports a replica; every reply records the node that served it
+    (CLIENT INFO's laddr, the server's own address of the connection)."""
+
+    def __init__(self, url: str, prefix: str):
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True)
+        self.prefix = prefix
+        self.acked: list[str] = []
+        self.ack_times: list[float] = []
+        self.served: list[tuple[str, str]] = []   # (phase, node address) of every reply, in order
+        self.phase = "start"
+        self.errors: dict[str, int] = {}
+        self._stop_event = threading.Event()
+        self.i = 0
+
+    def run(self):
+        while not self._stop_event.is_set():
+            key = f"{self.prefix}:{self.i}"
+            self.i += 1
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.set(key, self.i)
+                pipe.execute_command("WAIT", 1, 250)
+                pipe.execute_command("CLIENT", "INFO")
+                acks, info = pipe.execute()[1:]
+                laddr = dict(f.split("=", 1) for f in str(info).split() if "=" in f).get("laddr", "?")
+                self.served.append((self.phase, laddr.rsplit(":", 1)[0]))
+                if int(acks) >= 1:
+                    self.acked.append(key)
+                    self.ack_times.append(time.monotonic())
+            except redis.RedisError as exc:
+                kind = type(exc).__name__
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+                time.sleep(0.02)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=10)
+        assert not self.is_alive(), "the writer did not stop"
+
+    def wait_acks(self, count: int, timeout: float):
+        start = len(self.acked)
+        wait_for(f"{count} more acknowledged writes through the endpoint",
+                 lambda: len(self.acked) - start >= count or f"{len(self.acked) - start} acknowledged, errors {self.errors}",
+                 timeout, 0.05)
+
+    def longest_gap(self, since: float, until: float) -> float:
+        times = [t for t in self.ack_times if since <= t <= until]
+        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
 def run_playbook(playbook: str, *args: str, inventories: tuple = ()) -> subprocess.CompletedProcess:
     """ansible-playbook against the scenario's inventory, plus ``inventories`` (extra args: no secret)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or os.path.join(
