@@ -37,7 +37,7 @@ help:
 	@echo "Tests:       make test (= deps build lint units integration molecules) | deps | build | lint (= ansible-lint sanity rules)"
 	@echo "             make ansible-lint | sanity | rules | units | integration | molecule SCENARIO=name | molecules | images"
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
-	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | security-report | reliability"
+	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | bench-clients | security-report | reliability"
 
 deps:
 	@bash tests/lab/install-deps.sh
@@ -128,6 +128,13 @@ lab-drill:
 bench-failover: build images
 	$(BIN)/pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/failover.py bench --kills $(or $(KILLS),20) --switchovers $(or $(SWITCHOVERS),5) --write-docs
+
+# Real client drills (Celery/kombu, Node.js ioredis, Django django-redis) through
+# KILLS kills and SWITCHOVERS switchovers on a lab of their own; writes the
+# table into docs/clients.md (bench/clients.py; --use-lab: the make lab lab).
+.PHONY: bench-clients
+bench-clients: build images
+	$(BIN)/python bench/clients.py --kills $(or $(KILLS),3) --switchovers $(or $(SWITCHOVERS),2) --write-docs
 
 # The chaos scenario as a report: `molecule test -s chaos`, then
 # docs/reliability.md rewritten from the rows its tests wrote (bench/reliability.py).

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Real client drills, full version (issue 13 §2): make bench-clients.
+
+  bench/clients.py --kills 3 --switchovers 2 [--write-docs] [--use-lab] [--keep]
+
+Celery 5 (kombu's sentinel:// transport), Node.js ioredis and Django
+django-redis, with the settings docs/clients.md recommends, all under load at
+once (tests/clients/clients_lab.py) through each of N kill -9 of the master
+and M planned switchovers (hardened.redis.switchover). By default on a lab of
+its own (LAB_NAME hredis-cbench, three hosts, fast Sentinel profile, built
+and deployed like bench/failover.py's); --use-lab runs on the lab of
+`make lab` (LAB_NAME, default hredis-lab) instead. Prints one table (client,
+event, acked/submitted, lost, run twice, failed commands, outage) and, with
+--write-docs, writes it into docs/clients.md with the machine and load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "clients"))
+
+# failover.py puts molecule/resources/tests on sys.path and points the
+# credentials at the lab's (use_lab): import it first.
+from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
+from failover import _CREDS_LINK, deploy, fmt, machine, pct, use_lab  # noqa: E402  pylint: disable=wrong-import-position
+from sentinel_lab import Group  # noqa: E402  pylint: disable=wrong-import-position
+
+DOC = ROOT / "docs" / "clients.md"
+HEADING = "Measured: the full client drill"
+
+# Issue 13 §1: a URL-only client (REDIS_URL) through the redis_endpoint role's
+# stable address. Built on another branch; when the role lands, give
+# clients_lab.through_event an ``endpoint`` drill class (same interface as
+# NodeDrill: start(), progress(), stop() -> row) and name it here.
+ENDPOINT_DRILL = None
+
+
+def switchover(inventory: Path):
+    def event(group: Group, old: str) -> str:
+        target = sorted(n for n in group.names if n != old)[0]
+        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
+                               "hardened.redis.switchover", "-e", f"target={target}"],
+                              capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"switchover failed:\n{proc.stdout[-3000:]}")
+        return target, time.time()
+    return event
+
+
+def table(rows: list[dict]) -> str:
+    """One line per client and kind of event: sums over the events, outage p50 / max."""
+    lines = ["| client | event | acked / submitted | lost | run twice | failed commands | outage p50 / max (s) |",
+             "|---|---|---|---|---|---|---|"]
+    keys = []
+    for r in rows:
+        if (r["client"], r["event"]) not in keys:
+            keys.append((r["client"], r["event"]))
+    for client, event in keys:
+        rs = [r for r in rows if r["client"] == client and r["event"] == event]
+        errs = [r for r in rs if "error" in r]
+        ok = [r for r in rs if "error" not in r]
+        lost = "-" if any(r.get("lost") is None for r in ok) else str(sum(r["lost"] for r in ok))
+        twice = str(sum(r["run_twice"] for r in ok)) if all("run_twice" in r for r in ok) else "-"
+        failed = sum(r.get("failed", r.get("submit_failed", 0)) for r in ok)
+        outages = [r["outage"] for r in ok]
+        lines.append(f"| {client} | {event} x{len(rs)}{f' ({len(errs)} failed to run)' if errs else ''} |"
+                     f" {sum(r['completed'] for r in ok)} / {sum(r['submitted'] for r in ok)} | {lost} | {twice} |"
+                     f" {failed} | {fmt(pct(outages, 50))} / {fmt(max((o for o in outages if o is not None), default=None))} |")
+    if ENDPOINT_DRILL is None:
+        lines.append("| URL-only client through the endpoint (issue 13 §1) | - | not built yet | | | | |")
+    return "\n".join(lines)
+
+
+def run(args, names: list[str], inventory: Path) -> list[dict]:
+    group = Group(names)
+    work = Path(_CREDS_LINK)
+    rows = []
+    events = [("kill -9 of the master", f"kill{i}", lambda g, old: __import__("clients_lab").kill_master(g, old))
+              for i in range(args.kills)]
+    events += [("switchover", f"switch{i}", switchover(inventory)) for i in range(args.switchovers)]
+    from clients_lab import through_event  # pylint: disable=import-outside-toplevel
+    for label, tag, event in events:
+        got = through_event(group, f"{tag}-{int(time.time())}", work, event, endpoint=ENDPOINT_DRILL)
+        for r in got:
+            r["event"] = label
+            print(f"[bench-clients] {label} ({tag}): {r['client']}: {json.dumps({k: v for k, v in r.items() if k not in ('client', 'event')})}",
+                  flush=True)
+        rows += got
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--switchovers", type=int, default=2)
+    parser.add_argument("--use-lab", action="store_true", help="use the running lab of make lab (LAB_NAME)")
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/clients.md")
+    parser.add_argument("--keep", action="store_true", help="leave the bench's own lab running")
+    parser.add_argument("--json", default="/tmp/hardened-redis-clients-bench.json")
+    args = parser.parse_args()
+    if args.use_lab:
+        lab = os.environ.get("LAB_NAME", "hredis-lab")
+        names, inventory = use_lab(lab)
+        rows = run(args, names, inventory)
+    else:
+        lab = os.environ.get("LAB_NAME", "hredis-cbench")
+        env = dict(os.environ, LAB_NAME=lab, LAB_NODES="3", LAB_DEPLOY="0")
+        subprocess.run(["bash", "tests/lab/lab.sh", "down"], cwd=ROOT, env=env, check=False, capture_output=True)
+        subprocess.run(["bash", "tests/lab/lab.sh", "up"], cwd=ROOT, env=env, check=True)
+        try:
+            names, inventory = use_lab(lab)
+            deploy(inventory, "fast")
+            rows = run(args, names, inventory)
+        except Exception:
+            args.keep = True
+            print(f"[bench-clients] failed: the lab {lab} is left running (LAB_NAME={lab} bash tests/lab/lab.sh down)")
+            raise
+        finally:
+            if not args.keep:
+                subprocess.run(["bash", "tests/lab/lab.sh", "down"], cwd=ROOT, env=env, check=False, capture_output=True)
+    Path(args.json).write_text(json.dumps(rows, indent=1))
+    header = (f"`make bench-clients` (bench/clients.py): three Docker hosts with Redis 7.0 and Sentinel each "
+              f"(fast profile, down-after-milliseconds 2000), {'the lab of make lab' if args.use_lab else 'a lab of its own'}; "
+              f"{args.kills} kills (`kill -9` of the master's redis-server) and {args.switchovers} switchovers "
+              "(`hardened.redis.switchover`), all clients under load at once on the controller: a Celery producer "
+              "(one job every 20 ms) and worker (prefork, 2 processes), the ioredis writer (SET + WAIT 1 500, "
+              "as fast as it goes), django-redis (set + get, every 10 ms). "
+              f"{machine()}. Raw rows: `{args.json}`.")
+    notes = ("acked / submitted: Celery jobs recorded / jobs submitted (a publish that failed after the producer's "
+             "retries is counted under failed commands, not submitted); ioredis writes acknowledged by WAIT 1 / "
+             "writes tried; django-redis successful cache.set / cache.set tried. lost: submitted Celery jobs "
+             "that never ran; acknowledged ioredis writes not on the new master (django-redis is a cache: '-'). "
+             "outage: longest gap between two successes that ends after the event.")
+    md = header + "\n\n" + table(rows) + "\n\n" + notes
+    print("\n" + md)
+    if args.write_docs:
+        replace_section(HEADING, md, doc=DOC)
+    bad = [r for r in rows if r.get("lost") or r.get("run_twice") or "error" in r]
+    if bad:
+        sys.exit(f"{len(bad)} rows with lost jobs/writes, jobs run twice or errors: see {args.json}")
+
+
+if __name__ == "__main__":
+    main()

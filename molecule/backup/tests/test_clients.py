@@ -1,0 +1,62 @@
+"""Real client drills, light version (issue 13 §2): clients nobody here wrote,
+installed from their registries, with the settings docs/clients.md recommends,
+all under load at once through ONE kill -9 of the master.
+
+- Celery 5, kombu's ``sentinel://`` transport (``app`` / Sentinel ``client``),
+  ``task_acks_late``: every submitted job runs (lost = 0), and none ran twice
+  in this drill (see docs/clients.md#celery for when at-least-once delivery
+  may run a job again);
+- Node.js ioredis through the Sentinels: 0 acknowledged (WAIT 1) writes lost,
+  writes acknowledged again after the failover;
+- Django django-redis (SentinelClient): set/get keep working after the
+  failover; cache.clear() needs @dangerous (FLUSHDB) and fails with NOPERM.
+
+Runs after test_backup.py (alphabetical order; the backup tests need a group
+without failover) and leaves the group settled: one master that every
+Sentinel names, the old master back as its replica.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from sentinel_lab import Group
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "clients"))
+
+from clients_lab import django_after_failover, kill_master, through_event  # noqa: E402  pylint: disable=wrong-import-position
+
+NODES = ["backup-node1", "backup-node2", "backup-node3"]
+
+
+def test_clients_through_a_master_kill(tmp_path):
+    group = Group(NODES)
+    tag = f"light{int(time.time())}"
+    rows = through_event(group, tag, tmp_path, kill_master)
+    for r in rows:
+        print(f"[clients] {r}")
+    by = {r["client"].split()[0]: r for r in rows}
+    assert all("error" not in r for r in rows), rows
+
+    celery = by["Celery"]
+    assert celery["submitted"] >= 100, celery
+    assert celery["lost"] == 0, f"Celery jobs lost: {celery}"
+    assert celery["run_twice"] == 0, f"Celery jobs run twice: {celery}"
+    assert celery["after"] >= 50, f"Celery jobs did not run after the failover: {celery}"
+
+    node = by["Node.js"]
+    assert node["completed"] >= 100, node
+    assert node["lost"] == 0, f"ioredis: acknowledged writes lost: {node}"
+    assert node["after"] >= 50, f"ioredis did not recover after the failover: {node}"
+
+    django = by["Django"]
+    assert django["after"] >= 50, f"django-redis: no cache.set after the failover: {django}"
+    from clients_lab import django_cache  # pylint: disable=import-outside-toplevel
+    after = django_after_failover(django_cache(group), f"{tag}-after")
+    assert after["clear"].startswith("NoPermissionError") and "flushdb" in after["clear"], after
+
+    # The group is healthy again: one master, named by every Sentinel.
+    master = group.wait_settled(timeout=120)
+    assert group.masters() == [master]
