@@ -129,6 +129,10 @@ class CeleryDrill:
                 missing, since = now_missing, time.monotonic()
             time.sleep(1)
         runs = self.runs()
+        # Messages left in kombu's unacked hash come back after visibility_timeout:
+        # each is a job that would run (again) an hour later.
+        master = self.group.node(self.group.agreed_master(), timeout=10)
+        unacked = sum(1 for v in master.hvals("unacked") if f'"{self.queue}"' in v)
         if self.worker:
             self.worker.send_signal(signal.SIGTERM)
             try:
@@ -139,6 +143,7 @@ class CeleryDrill:
         self.group.node(self.group.agreed_master(), timeout=10).unlink(self.runs_key)
         return {"submitted": len(self.submitted), "completed": len(want & set(runs)),
                 "lost": len(want - set(runs)), "run_twice": sum(1 for j in want if len(runs.get(j, [])) > 1),
+                "unacked_left": unacked,
                 "submit_failed": sum(self.submit_failed.values()), "errors": dict(self.submit_failed),
                 "lost_submitted_at": sorted(self.submit_times[j] for j in want - set(runs)),
                 "times": sorted(t for job in want for t in runs.get(job, [])[:1])}

@@ -3,9 +3,10 @@ installed from their registries, with the settings docs/clients.md recommends,
 all under load at once through ONE kill -9 of the master.
 
 - Celery 5, kombu's ``sentinel://`` transport (``app`` / Sentinel ``client``),
-  ``task_acks_late``: every submitted job runs (lost = 0), and none ran twice
-  in this drill (see docs/clients.md#celery for when at-least-once delivery
-  may run a job again);
+  ``task_acks_late``: every job submitted runs, except one published in the
+  last second before the kill whose LPUSH never reached a replica (kombu does
+  not WAIT; counted, and docs/clients.md#celery says what to do about it);
+  none ran twice and none is left in kombu's unacked hash to run again later;
 - Node.js ioredis through the Sentinels: 0 acknowledged (WAIT 1) writes lost,
   writes acknowledged again after the failover;
 - Django django-redis (SentinelClient): set/get keep working after the
@@ -42,8 +43,13 @@ def test_clients_through_a_master_kill(tmp_path):
 
     celery = by["Celery"]
     assert celery["submitted"] >= 100, celery
-    assert celery["lost"] == 0, f"Celery jobs lost: {celery}"
-    assert celery["run_twice"] == 0, f"Celery jobs run twice: {celery}"
+    # kombu publishes without WAIT: a job whose LPUSH the master acknowledged in
+    # the last moment before kill -9, and never replicated, is gone (Redis's
+    # asynchronous replication; docs/clients.md#celery). Any other loss fails.
+    window = [t for t in celery.get("lost_submitted_at", []) if not -1.0 <= t <= 0.0]
+    assert celery["lost"] == len(celery.get("lost_submitted_at", [])) and not window, \
+        f"Celery jobs lost outside the last second before the kill: {celery}"
+    assert celery["run_twice"] == 0 and celery["unacked_left"] == 0, f"Celery jobs run (or due to run) twice: {celery}"
     assert celery["after"] >= 50, f"Celery jobs did not run after the failover: {celery}"
 
     node = by["Node.js"]
