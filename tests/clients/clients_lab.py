@@ -11,6 +11,7 @@ Needs sentinel_lab (molecule/resources/tests) on sys.path and, for ioredis,
 
 from __future__ import annotations
 
+import base64
 import faulthandler
 import json
 import os
@@ -74,17 +75,31 @@ class CeleryDrill:
         self.submit_failed: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, daemon=True)
+        self._watch = threading.Thread(target=self._supervise, daemon=True)
         self.worker: subprocess.Popen | None = None
+        self.worker_exits: list[int] = []
 
     def start(self):
-        with open(self.log, "w", encoding="utf-8") as log:
+        self._spawn()
+        self._thread.start()
+        self._watch.start()
+        return self
+
+    def _spawn(self):
+        with open(self.log, "a", encoding="utf-8") as log:
             self.worker = subprocess.Popen(  # pylint: disable=consider-using-with
                 [sys.executable, "-m", "celery", "-A", "celery_drill", "worker", "-Q", self.queue,
                  "-c", str(self.concurrency), "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
                  "--without-heartbeat", "-l", "INFO"],
                 cwd=HERE, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self._thread.start()
-        return self
+
+    def _supervise(self):
+        """What systemd's Restart=always does for a worker that exits: start it again (counted)."""
+        while not self._stop.is_set():
+            if self.worker is not None and self.worker.poll() is not None and not self._stop.is_set():
+                self.worker_exits.append(self.worker.returncode)
+                self._spawn()
+            self._stop.wait(0.5)
 
     def _produce(self):
         i = 0
@@ -118,6 +133,7 @@ class CeleryDrill:
         """Stop submitting, wait until every submitted job ran (or timeout), stop the worker, count."""
         self._stop.set()
         self._thread.join(timeout=60)
+        self._watch.join(timeout=10)
         want = set(self.submitted)
         # Until every submitted job ran, or nothing ran for 30 s (the rest is lost).
         deadline, missing, since = time.monotonic() + timeout, None, time.monotonic()
@@ -132,7 +148,7 @@ class CeleryDrill:
         # Messages left in kombu's unacked hash come back after visibility_timeout:
         # each is a job that would run (again) an hour later.
         master = self.group.node(self.group.agreed_master(), timeout=10)
-        unacked = sum(1 for v in master.hvals("unacked") if f'"{self.queue}"' in v)
+        unacked = {job for job in (_job_of(v, self.queue) for v in master.hvals("unacked")) if job}
         if self.worker:
             self.worker.send_signal(signal.SIGTERM)
             try:
@@ -142,14 +158,27 @@ class CeleryDrill:
                 self.worker.wait()
         self.group.node(self.group.agreed_master(), timeout=10).unlink(self.runs_key)
         return {"submitted": len(self.submitted), "completed": len(want & set(runs)),
-                "lost": len(want - set(runs)), "run_twice": sum(1 for j in want if len(runs.get(j, [])) > 1),
-                "unacked_left": unacked,
+                "lost": len(want - set(runs) - unacked), "run_twice": sum(1 for j in want if len(runs.get(j, [])) > 1),
+                "delayed": len(unacked - set(runs)), "rerun_later": len(unacked & set(runs)),
+                "worker_exits": len(self.worker_exits),
                 "submit_failed": sum(self.submit_failed.values()), "errors": dict(self.submit_failed),
-                "lost_submitted_at": sorted(self.submit_times[j] for j in want - set(runs)),
+                "lost_submitted_at": sorted(self.submit_times[j] for j in want - set(runs) - unacked),
                 "times": sorted(t for job in want for t in runs.get(job, [])[:1])}
 
     def worker_log(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _job_of(raw: str, queue: str) -> str | None:
+    """The job id of a message in kombu's unacked hash ([message, exchange, routing key]) of ``queue``."""
+    try:
+        message, _, routing_key = json.loads(raw)
+        if routing_key != queue:
+            return None
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return args[1]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 class NodeDrill:

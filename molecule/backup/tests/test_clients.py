@@ -6,7 +6,10 @@ all under load at once through ONE kill -9 of the master.
   ``task_acks_late``: every job submitted runs, except one published in the
   last second before the kill whose LPUSH never reached a replica (kombu does
   not WAIT; counted, and docs/clients.md#celery says what to do about it);
-  none ran twice and none is left in kombu's unacked hash to run again later;
+  a job runs twice (now, or after visibility_timeout from kombu's unacked
+  hash) only if the worker held it at the kill: at most concurrency x
+  prefetch (2); a job held by a worker that kombu made exit waits in that hash
+  (counted "delayed");
 - Node.js ioredis through the Sentinels: 0 acknowledged (WAIT 1) writes lost,
   writes acknowledged again after the failover;
 - Django django-redis (SentinelClient): set/get keep working after the
@@ -49,7 +52,16 @@ def test_clients_through_a_master_kill(tmp_path):
     window = [t for t in celery.get("lost_submitted_at", []) if not -1.0 <= t <= 0.0]
     assert celery["lost"] == len(celery.get("lost_submitted_at", [])) and not window, \
         f"Celery jobs lost outside the last second before the kill: {celery}"
-    assert celery["run_twice"] == 0 and celery["unacked_left"] == 0, f"Celery jobs run (or due to run) twice: {celery}"
+    # task_acks_late is at-least-once: a job the worker ran but could not
+    # acknowledge (its connection died with the master) runs again after
+    # visibility_timeout. Only the jobs a worker holds at once may do that:
+    # concurrency 2 x worker_prefetch_multiplier 1.
+    assert celery["run_twice"] + celery["rerun_later"] <= 2, f"Celery jobs run (or due to run) twice: {celery}"
+    # kombu 5.7.0 can exit the worker on a master kill ("Unrecoverable error:
+    # AttributeError" while it restores its unacknowledged messages); the drill
+    # restarts it as systemd would. Messages that worker held are not lost:
+    # they wait in kombu's unacked hash for visibility_timeout ("delayed").
+    print(f"[clients] Celery: worker exits {celery['worker_exits']}, jobs delayed until visibility_timeout {celery['delayed']}")
     assert celery["after"] >= 50, f"Celery jobs did not run after the failover: {celery}"
 
     node = by["Node.js"]
