@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "clients"))
 from benchdocs import replace_section  # noqa: E402  pylint: disable=wrong-import-position
 from failover import _CREDS_LINK, deploy, fmt, machine, pct, use_lab  # noqa: E402  pylint: disable=wrong-import-position
 from sentinel_lab import Group  # noqa: E402  pylint: disable=wrong-import-position
+from clients_lab import kill_master, through_event  # noqa: E402  pylint: disable=wrong-import-position
 
 DOC = ROOT / "docs" / "clients.md"
 HEADING = "Measured: the full client drill"
@@ -56,27 +57,39 @@ def switchover(inventory: Path):
     return event
 
 
+def _sum(rows: list[dict], key: str) -> int:
+    return sum(r.get(key) or 0 for r in rows)
+
+
 def table(rows: list[dict]) -> str:
     """One line per client and kind of event: sums over the events, outage p50 / max."""
-    lines = ["| client | event | acked / submitted | lost | run twice | failed commands | outage p50 / max (s) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| client | event | acked / submitted | lost | run twice | failed commands | outage p50 / max (s) | also seen |",
+             "|---|---|---|---|---|---|---|---|"]
     keys = []
     for r in rows:
         if (r["client"], r["event"]) not in keys:
             keys.append((r["client"], r["event"]))
     for client, event in keys:
         rs = [r for r in rows if r["client"] == client and r["event"] == event]
-        errs = [r for r in rs if "error" in r]
         ok = [r for r in rs if "error" not in r]
-        lost = "-" if any(r.get("lost") is None for r in ok) else str(sum(r["lost"] for r in ok))
-        twice = str(sum(r["run_twice"] for r in ok)) if all("run_twice" in r for r in ok) else "-"
-        failed = sum(r.get("failed", r.get("submit_failed", 0)) for r in ok)
+        broken = f" ({len(rs) - len(ok)} did not finish)" if len(ok) < len(rs) else ""
+        lost = "-" if any(r.get("lost") is None for r in ok) else str(_sum(ok, "lost"))
+        if any("run_twice" in r for r in ok):
+            twice = f"{_sum(ok, 'run_twice')} (+{_sum(ok, 'rerun_later')} after visibility_timeout)"
+            seen = (f"worker exits {_sum(ok, 'worker_exits')}, jobs delayed to visibility_timeout {_sum(ok, 'delayed')}; "
+                    f"lost jobs published {sorted(-t for r in ok for t in r.get('lost_submitted_at', []))} s before the event")
+            failed = _sum(ok, "submit_failed")
+        else:
+            twice = "-"
+            failed = _sum(ok, "failed")
+            seen = (f"reconnects {_sum(ok, 'reconnects')}" if any("reconnects" in r for r in ok)
+                    else f"reads from a replica that missed the last set {_sum(ok, 'stale_reads')}")
         outages = [r["outage"] for r in ok]
-        lines.append(f"| {client} | {event} x{len(rs)}{f' ({len(errs)} failed to run)' if errs else ''} |"
-                     f" {sum(r['completed'] for r in ok)} / {sum(r['submitted'] for r in ok)} | {lost} | {twice} |"
-                     f" {failed} | {fmt(pct(outages, 50))} / {fmt(max((o for o in outages if o is not None), default=None))} |")
+        lines.append(f"| {client} | {event} x{len(rs)}{broken} | {_sum(ok, 'completed')} / {_sum(ok, 'submitted')} | {lost} |"
+                     f" {twice} | {failed} | {fmt(pct(outages, 50))} / {fmt(max((o for o in outages if o is not None), default=None))} |"
+                     f" {seen} |")
     if ENDPOINT_DRILL is None:
-        lines.append("| URL-only client through the endpoint (issue 13 §1) | - | not built yet | | | | |")
+        lines.append("| URL-only client through the endpoint (issue 13 §1) | not built yet | | | | | | |")
     return "\n".join(lines)
 
 
@@ -84,10 +97,8 @@ def run(args, names: list[str], inventory: Path) -> list[dict]:
     group = Group(names)
     work = Path(_CREDS_LINK)
     rows = []
-    events = [("kill -9 of the master", f"kill{i}", lambda g, old: __import__("clients_lab").kill_master(g, old))
-              for i in range(args.kills)]
+    events = [("kill -9 of the master", f"kill{i}", kill_master) for i in range(args.kills)]
     events += [("switchover", f"switch{i}", switchover(inventory)) for i in range(args.switchovers)]
-    from clients_lab import through_event  # pylint: disable=import-outside-toplevel
     for label, tag, event in events:
         got = through_event(group, f"{tag}-{int(time.time())}", work, event, endpoint=ENDPOINT_DRILL)
         for r in got:
@@ -144,9 +155,12 @@ def main():
     print("\n" + md)
     if args.write_docs:
         replace_section(HEADING, md, doc=DOC)
-    bad = [r for r in rows if r.get("lost") or r.get("run_twice") or "error" in r]
+    # What the drill promises (docs/clients.md): no acknowledged ioredis write lost,
+    # no Celery job lost but one published in the last second before a kill.
+    bad = [r for r in rows if "error" in r or (r["client"].startswith("Node") and r.get("lost"))
+           or any(not -1.0 <= t <= 0.0 for t in r.get("lost_submitted_at", []))]
     if bad:
-        sys.exit(f"{len(bad)} rows with lost jobs/writes, jobs run twice or errors: see {args.json}")
+        sys.exit(f"{len(bad)} rows broke a promise or did not finish: see {args.json}")
 
 
 if __name__ == "__main__":
