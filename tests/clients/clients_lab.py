@@ -156,7 +156,7 @@ class CeleryDrill:
             except subprocess.TimeoutExpired:
                 self.worker.kill()
                 self.worker.wait()
-        self.group.node(self.group.agreed_master(), timeout=10).unlink(self.runs_key)
+        master.unlink(self.runs_key, self.queue, f"_kombu.binding.{self.queue}", f"_kombu.binding_permanent.{self.queue}")
         return {"submitted": len(self.submitted), "completed": len(want & set(runs)),
                 "lost": len(want - set(runs) - unacked), "run_twice": sum(1 for j in want if len(runs.get(j, [])) > 1),
                 "delayed": len(unacked - set(runs)), "rerun_later": len(unacked & set(runs)),
@@ -223,8 +223,9 @@ class NodeDrill:
         keys = [k for k, _ in result["acked"]]
         lost = self.group.missing(master, keys)
         node = self.group.node(master, timeout=10)
-        for i in range(0, len(keys), 1000):
-            node.unlink(*keys[i:i + 1000])
+        leftover = list(node.scan_iter(match=f"{self.prefix}:*", count=1000))   # the drill's keys, written or not
+        for i in range(0, len(leftover), 1000):
+            node.unlink(*leftover[i:i + 1000])
         return {"submitted": result["attempts"], "completed": len(keys), "lost": len(lost),
                 "failed": result["failed"], "errors": result["errors"], "reconnects": result["reconnects"],
                 "times": [t / 1000.0 for _, t in result["acked"]]}
