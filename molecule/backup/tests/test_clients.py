@@ -9,7 +9,7 @@ all under load at once through ONE kill -9 of the master.
   a job runs twice (now, or after visibility_timeout from kombu's unacked
   hash) only if the worker held it at the kill: at most concurrency x
   prefetch (2); a job held by a worker that kombu made exit waits in that hash
-  (counted "delayed");
+  (counted "delayed"); together at most 2;
 - Node.js ioredis through the Sentinels: 0 acknowledged (WAIT 1) writes lost,
   writes acknowledged again after the failover;
 - Django django-redis (SentinelClient): set/get keep working after the
@@ -30,7 +30,7 @@ from sentinel_lab import Group
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "clients"))
 
-from clients_lab import django_after_failover, kill_master, through_event  # noqa: E402  pylint: disable=wrong-import-position
+from clients_lab import django_after_failover, django_cache, kill_master, through_event  # noqa: E402  pylint: disable=wrong-import-position
 
 NODES = ["backup-node1", "backup-node2", "backup-node3"]
 
@@ -56,11 +56,12 @@ def test_clients_through_a_master_kill(tmp_path):
     # acknowledge (its connection died with the master) runs again after
     # visibility_timeout. Only the jobs a worker holds at once may do that:
     # concurrency 2 x worker_prefetch_multiplier 1.
-    assert celery["run_twice"] + celery["rerun_later"] <= 2, f"Celery jobs run (or due to run) twice: {celery}"
     # kombu 5.7.0 can exit the worker on a master kill ("Unrecoverable error:
     # AttributeError" while it restores its unacknowledged messages); the drill
     # restarts it as systemd would. Messages that worker held are not lost:
     # they wait in kombu's unacked hash for visibility_timeout ("delayed").
+    held = celery["run_twice"] + celery["rerun_later"] + celery["delayed"]
+    assert held <= 2, f"more Celery jobs run (or due to run) twice or delayed than a worker holds: {celery}"
     print(f"[clients] Celery: worker exits {celery['worker_exits']}, jobs delayed until visibility_timeout {celery['delayed']}")
     assert celery["after"] >= 50, f"Celery jobs did not run after the failover: {celery}"
 
@@ -71,7 +72,6 @@ def test_clients_through_a_master_kill(tmp_path):
 
     django = by["Django"]
     assert django["after"] >= 50, f"django-redis: no cache.set after the failover: {django}"
-    from clients_lab import django_cache  # pylint: disable=import-outside-toplevel
     after = django_after_failover(django_cache(group), f"{tag}-after")
     assert after["clear"].startswith("NoPermissionError") and "flushdb" in after["clear"], after
 
