@@ -3,7 +3,7 @@ installed from their registries, with the settings docs/clients.md recommends,
 all under load at once through ONE kill -9 of the master.
 
 - Celery 5, kombu's ``sentinel://`` transport (``app`` / Sentinel ``client``),
-  ``task_acks_late``: every job submitted runs, except one published in the
+  ``task_acks_late``: every job submitted runs, except jobs published in the
   last second before the kill whose LPUSH never reached a replica (kombu does
   not WAIT; counted, and docs/clients.md#celery says what to do about it);
   a job runs twice (now, or after visibility_timeout from kombu's unacked
