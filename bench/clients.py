@@ -82,7 +82,8 @@ def table(rows: list[dict]) -> str:
         else:
             twice = "-"
             failed = _sum(ok, "failed")
-            seen = (f"reconnects {_sum(ok, 'reconnects')}" if any("reconnects" in r for r in ok)
+            seen = (f"reconnects {_sum(ok, 'reconnects')}, gave up ('end', reconnected by the writer) {_sum(ok, 'ends')}"
+                    if any("reconnects" in r for r in ok)
                     else f"reads from a replica that missed the last set {_sum(ok, 'stale_reads')}")
         outages = [r["outage"] for r in ok]
         lines.append(f"| {client} | {event} x{len(rs)}{broken} | {_sum(ok, 'completed')} / {_sum(ok, 'submitted')} | {lost} |"
@@ -140,7 +141,7 @@ def main():
                 subprocess.run(["bash", "tests/lab/lab.sh", "down"], cwd=ROOT, env=env, check=False, capture_output=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))
     header = (f"`make bench-clients` (bench/clients.py): three Docker hosts with Redis 7.0 and Sentinel each "
-              f"(fast profile, down-after-milliseconds 2000), {'the lab of make lab' if args.use_lab else 'a lab of its own'}; "
+              f"(fast profile, down-after-milliseconds 2000), {'the running lab ' + os.environ.get('LAB_NAME', 'hredis-lab') if args.use_lab else 'a lab of its own'}; "
               f"{args.kills} kills (`kill -9` of the master's redis-server) and {args.switchovers} switchovers "
               "(`hardened.redis.switchover`), all clients under load at once on the controller: a Celery producer "
               "(one job every 20 ms) and worker (prefork, 2 processes), the ioredis writer (SET + WAIT 1 500, "

@@ -227,7 +227,7 @@ class NodeDrill:
         for i in range(0, len(leftover), 1000):
             node.unlink(*leftover[i:i + 1000])
         return {"submitted": result["attempts"], "completed": len(keys), "lost": len(lost),
-                "failed": result["failed"], "errors": result["errors"], "reconnects": result["reconnects"],
+                "failed": result["failed"], "errors": result["errors"], "reconnects": result["reconnects"], "ends": result.get("ends", 0),
                 "times": [t / 1000.0 for _, t in result["acked"]]}
 
 
