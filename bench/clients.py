@@ -76,8 +76,9 @@ def table(rows: list[dict]) -> str:
         lost = "-" if any(r.get("lost") is None for r in ok) else str(_sum(ok, "lost"))
         if any("run_twice" in r for r in ok):
             twice = f"{_sum(ok, 'run_twice')} (+{_sum(ok, 'rerun_later')} after visibility_timeout)"
-            seen = (f"worker exits {_sum(ok, 'worker_exits')}, jobs delayed to visibility_timeout {_sum(ok, 'delayed')}; "
-                    f"lost jobs published {sorted(-t for r in ok for t in r.get('lost_submitted_at', []))} s before the event")
+            early = sorted(-t for r in ok for t in r.get("lost_submitted_at", []))
+            seen = (f"worker exits {_sum(ok, 'worker_exits')}, jobs delayed to visibility_timeout {_sum(ok, 'delayed')}"
+                    + (f"; lost jobs published {early} s before the kill landed / the switchover ended" if early else ""))
             failed = _sum(ok, "submit_failed")
         else:
             twice = "-"
@@ -145,7 +146,7 @@ def main():
               f"{args.kills} kills (`kill -9` of the master's redis-server) and {args.switchovers} switchovers "
               "(`hardened.redis.switchover`), all clients under load at once on the controller: a Celery producer "
               "(one job every 20 ms) and worker (prefork, 2 processes), the ioredis writer (SET + WAIT 1 500, "
-              "as fast as it goes), django-redis (set + get, every 10 ms). "
+              "every 5 ms), django-redis (set + get, every 10 ms). "
               f"{machine()}. Raw rows: `{args.json}`.")
     notes = ("acked / submitted: Celery jobs recorded / jobs submitted (a publish that failed after the producer's "
              "retries is counted under failed commands, not submitted); ioredis writes acknowledged by WAIT 1 / "
