@@ -37,7 +37,7 @@ help:
 	@echo "Tests:       make test (= deps build, then lint units integration side by side, then molecules) | deps | build | lint (= ansible-lint sanity rules)"
 	@echo "             make ansible-lint | sanity | rules | units | integration | molecule SCENARIO=name | molecules | images"
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
-	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | bench-endpoint | security-report | reliability"
+	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | bench-endpoint | bench-clients | security-report | reliability"
 
 # VM=1, or the vm scenario among SCENARIO: also qemu for the virtual machines.
 deps:
@@ -144,6 +144,13 @@ bench-failover: build images
 .PHONY: bench-endpoint
 bench-endpoint: build images
 	$(BIN)/python bench/endpoint.py --kills $(or $(KILLS),5) --switchovers $(or $(SWITCHOVERS),5)
+
+# Real client drills (Celery/kombu, Node.js ioredis, Django django-redis) through
+# KILLS kills and SWITCHOVERS switchovers on a lab of their own; writes the
+# table into docs/clients.md (bench/clients.py; --use-lab: the make lab lab).
+.PHONY: bench-clients
+bench-clients: build images
+	$(BIN)/python bench/clients.py --kills $(or $(KILLS),3) --switchovers $(or $(SWITCHOVERS),2) --write-docs
 
 # The chaos scenario as a report: `molecule test -s chaos`, then
 # docs/reliability.md rewritten from the rows its tests wrote (bench/reliability.py).

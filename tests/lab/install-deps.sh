@@ -53,6 +53,22 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
+# The client drills' Node.js writer (ioredis, pinned with its lock file).
+# Debian's nodejs and npm when no node is on the PATH; npm ci once per lock file.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  log "apt-get install nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+nstamp=tests/clients/node/node_modules/.lock.sha256
+nwant=$(sha256sum tests/clients/node/package-lock.json | cut -c1-64)
+if [ "$(cat "$nstamp" 2>/dev/null)" != "$nwant" ]; then
+  log "npm ci in tests/clients/node (ioredis)"
+  (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$nwant" > "$nstamp"
+fi
+
 # ansible-test fetches a pip bootstrap script from a host that is not
 # reachable here; it uses a cached copy first, so give it the offline one.
 pipver=$(.venv/bin/python - <<'PY'
