@@ -38,13 +38,6 @@ from clients_lab import kill_master, through_event  # noqa: E402  pylint: disabl
 DOC = ROOT / "docs" / "clients.md"
 HEADING = "Measured: the full client drill"
 
-# Issue 13 §1: a URL-only client (REDIS_URL) through the redis_endpoint role's
-# stable address. Built on another branch; when the role lands, give
-# clients_lab.through_event an ``endpoint`` drill class (same interface as
-# NodeDrill: start(), progress(), stop() -> row) and name it here.
-ENDPOINT_DRILL = None
-
-
 def switchover(inventory: Path):
     def event(group: Group, old: str) -> str:
         target = sorted(n for n in group.names if n != old)[0]
@@ -90,8 +83,6 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {client} | {event} x{len(rs)}{broken} | {_sum(ok, 'completed')} / {_sum(ok, 'submitted')} | {lost} |"
                      f" {twice} | {failed} | {fmt(pct(outages, 50))} / {fmt(max((o for o in outages if o is not None), default=None))} |"
                      f" {seen} |")
-    if ENDPOINT_DRILL is None:
-        lines.append("| URL-only client through the endpoint (issue 13 §1) | not built yet | | | | | | |")
     return "\n".join(lines)
 
 
@@ -102,7 +93,7 @@ def run(args, names: list[str], inventory: Path) -> list[dict]:
     events = [("kill -9 of the master", f"kill{i}", kill_master) for i in range(args.kills)]
     events += [("switchover", f"switch{i}", switchover(inventory)) for i in range(args.switchovers)]
     for label, tag, event in events:
-        got = through_event(group, f"{tag}-{int(time.time())}", work, event, endpoint=ENDPOINT_DRILL)
+        got = through_event(group, f"{tag}-{int(time.time())}", work, event)
         for r in got:
             r["event"] = label
             print(f"[bench-clients] {label} ({tag}): {r['client']}: {json.dumps({k: v for k, v in r.items() if k not in ('client', 'event')})}",
