@@ -4,7 +4,7 @@
 unit's ExecStartPre) against a real Sentinel group on loopback.
 
 The script runs as systemd runs it: its own process, laid out as the role
-ships it (the script with _sentinel.py and _values.py beside it), without
+ships it (the script with _sentinel.py, _values.py and _standalone.py beside it), without
 Ansible importable, reading a JSON file that holds the Sentinel password.
 """
 
@@ -45,7 +45,7 @@ def lib(tmp_path_factory):
     """The script and the two module_utils files it loads, as the role lays them out on a host."""
     d = tmp_path_factory.mktemp("lib")
     shutil.copy(SCRIPT, str(d / "hardened-redis-start.py"))
-    for name in ("_sentinel.py", "_values.py"):
+    for name in ("_sentinel.py", "_values.py", "_standalone.py"):
         shutil.copy(os.path.join(MODULE_UTILS, name), str(d / name))
     return d
 

@@ -37,10 +37,8 @@ import sys
 import tempfile
 import threading
 import time
-import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PACKAGE = 'ansible_collections.hardened.redis.plugins.module_utils'
 
 
 def log(msg):
@@ -48,30 +46,12 @@ def log(msg):
 
 
 def load_rule(directory=HERE):
-    """The collection's module_utils/_sentinel.py (shipped beside this file), without Ansible.
-
-    _sentinel.py imports ``ansible.module_utils.six`` (string and integer
-    types) and the collection's _values.py by their Ansible names: both are
-    provided here, _values.py from the copy beside this file."""
-    try:
-        importlib.import_module('ansible.module_utils.six')
-    except ImportError:
-        six = types.ModuleType('ansible.module_utils.six')
-        six.integer_types = (int,)
-        six.string_types = (str,)
-        for name in ('ansible', 'ansible.module_utils'):
-            sys.modules.setdefault(name, types.ModuleType(name))
-        sys.modules['ansible.module_utils.six'] = six
-    parts = PACKAGE.split('.')
-    for i in range(1, len(parts) + 1):
-        sys.modules.setdefault('.'.join(parts[:i]), types.ModuleType('.'.join(parts[:i])))
-    loaded = None
-    for name in ('_values', '_sentinel'):
-        spec = importlib.util.spec_from_file_location('%s.%s' % (PACKAGE, name), os.path.join(directory, name + '.py'))
-        loaded = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = loaded
-        spec.loader.exec_module(loaded)
-    return loaded
+    """The collection's rule (module_utils/_sentinel.py), loaded by module_utils/_standalone.py:
+    the roles ship both, with _values.py, beside this script."""
+    spec = importlib.util.spec_from_file_location('hardened_redis_standalone', os.path.join(directory, '_standalone.py'))
+    standalone = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standalone)
+    return standalone.load_rule(directory)
 
 
 def ask(sentinel, conf, rule):
