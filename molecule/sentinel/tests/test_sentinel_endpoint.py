@@ -37,6 +37,7 @@ ENDPOINT_HOST = NODES[0]
 ENDPOINT_PORT = 6390
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", os.path.dirname(os.path.dirname(__file__)))
 
+
 @pytest.fixture(scope="module")
 def group() -> Group:
     return Group(NODES)

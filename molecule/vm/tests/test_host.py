@@ -68,10 +68,12 @@ def test_config_rewrite_bgsave_aof_rewrite_and_log_rotation_work_under_the_sandb
     wait_for("BGSAVE done", lambda: node.lastsave() != before and node.info("persistence")["rdb_last_bgsave_status"] == "ok",
              120, 0.5)
     node.bgrewriteaof()
-    wait_for("BGREWRITEAOF done", lambda: (lambda p: p["aof_rewrite_in_progress"] == 0 and p["aof_rewrite_scheduled"] == 0
-                                            and p["aof_last_bgrewrite_status"] == "ok")(node.info("persistence")), 120, 0.5)
-    rotated = guest("logrotate", "--force", "/etc/logrotate.d/redis-hardened-main")
-    del rotated
+
+    def rewritten():
+        p = node.info("persistence")
+        return p["aof_rewrite_in_progress"] == 0 and p["aof_rewrite_scheduled"] == 0 and p["aof_last_bgrewrite_status"] == "ok"
+    wait_for("BGREWRITEAOF done", rewritten, 120, 0.5)
+    guest("logrotate", "--force", "/etc/logrotate.d/redis-hardened-main")
     time.sleep(1)
     node.config_rewrite()  # logs a line into the new file
     assert guest("systemctl", "is-active", UNIT).strip() == "active"

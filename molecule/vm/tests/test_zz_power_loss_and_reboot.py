@@ -11,7 +11,7 @@ import time
 import redis
 
 from conftest import NODES, VM, guest, vm
-from sentinel_lab import Writer, recap, run_playbook, wait_for
+from sentinel_lab import Writer, recap, run_playbook
 
 
 class RoleWatcher(threading.Thread):
@@ -75,7 +75,7 @@ def test_power_loss_of_the_master_loses_no_acknowledged_write(group):
           f"AOF on restart: {'truncated tail handled' if 'AOF' in after_boot and 'truncat' in after_boot.lower() else 'clean'}")
     assert lost == [], f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}"
     # The guest came back as a replica of the new master and never as a master.
-    assert not any(role == "master" for role, _ in watcher.seen[VM]), watcher.seen[VM]
+    assert not any(role == "master" for role, _master in watcher.seen[VM]), watcher.seen[VM]
     # The other replica followed the new master only: no copy from the node that lost data.
     assert {m for r, m in watcher.seen[others[0]] if r == "slave"} <= {new}, watcher.seen[others[0]]
     assert group.masters() == [new]
