@@ -5,6 +5,7 @@ sudo user hrlab through tests/lab/vm/vm.sh)."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -27,8 +28,9 @@ def vm(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.Compl
 
 
 def guest(*argv: str, check: bool = True) -> str:
-    """A command on the guest as root (sudo), its stdout."""
-    done = vm("ssh", "sudo", *argv, check=False)
+    """A command on the guest as root (sudo), its stdout. SSH hands the remote
+    shell one string: each argument is quoted for it."""
+    done = vm("ssh", "sudo", shlex.join(argv), check=False)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} on {VM}: exit {done.returncode}: {done.stderr.strip()}")
     return done.stdout
