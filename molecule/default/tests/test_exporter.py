@@ -52,8 +52,13 @@ def _redis_cli_as_monitor(host, *command: str) -> str:
     return proc.stdout + proc.stderr
 
 
+# Label lists (by/without/on/ignoring/group_left/group_right (...)) and label
+# matchers ({...}) name labels, not metrics: e.g. the rules' redis_group.
+_LABELS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\{[^}]*\}")
+
+
 def _rule_metric_names() -> set[str]:
-    exprs = [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    exprs = [_LABELS.sub(" ", rule["expr"]) for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
     return {name for expr in exprs for name in re.findall(r"\b(redis_[a-z_]+)\b", expr)
             if not name.startswith("redis_sentinel_")}
 
