@@ -18,7 +18,7 @@ The longest gap between acknowledged writes is printed, never asserted.
 
 The endpoint is deployed by the sentinel scenario only (molecule.yml puts
 node1 in redis_endpoints); the sentinel-valkey scenario shares this directory,
-deploys no endpoint and does not collect this file (--ignore in its molecule.yml).
+deploys no endpoint and deselects this file (-k in its molecule.yml).
 """
 
 from __future__ import annotations
