@@ -15,12 +15,16 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.connection import Connection
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
 # The group's name in SENTINEL commands (redis_master_name; a scenario that
@@ -48,6 +52,12 @@ def pairs(flat):
     if isinstance(flat, dict):
         return flat
     return dict(zip(flat[0::2], flat[1::2]))
+
+
+def thread_stack(thread: threading.Thread) -> str:
+    """Where a (stuck) thread is now: its innermost frames."""
+    frame = sys._current_frames().get(thread.ident)
+    return "".join(traceback.format_stack(frame)[-12:]) if frame else "(not running)"
 
 
 def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
@@ -98,10 +108,13 @@ class Group:
         return f"{self.engines[name]}-sentinel-hardened@{INSTANCE}.service"
 
     # -- clients ---------------------------------------------------------
-    def node(self, name, timeout=2.0) -> redis.Redis:
+    def node(self, name, timeout=2.0, fail_fast=False) -> redis.Redis:
+        """``fail_fast``: no retry (redis-py retries three times with a growing
+        backoff): one answer or one error within ``timeout``, for a probe of a
+        node that may be gone."""
         return redis.Redis(host=self.ip[name], port=self.data_port, username="admin", password=secret("admin"),
                            protocol=2, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-                           **self.ssl)
+                           **({"retry": Retry(NoBackoff(), 0)} if fail_fast else {}), **self.ssl)
 
     def sentinel(self, name) -> redis.Redis:
         return redis.Redis(host=self.ip[name], port=self.sentinel_port, username="admin", password=secret("sentinel-admin"),
@@ -239,11 +252,17 @@ class Writer(threading.Thread):
     ``client`` user's passwords (default: the current ones), for a writer that
     keeps an old password through a rotation.
     ``interval``: seconds to sleep after each acknowledged write (0: as fast as
-    it can), for a writer that runs through long playbook runs."""
+    it can), for a writer that runs through long playbook runs.
+    ``sentinel_retries``: how often redis-py retries a call to one Sentinel
+    (None: its default, three times with a growing backoff). With a Sentinel
+    host that lost power the default stalls every write for minutes (each
+    master lookup waits on the dead Sentinel first); 0 moves on to the next
+    Sentinel at once, as docs/clients.md recommends."""
 
     def __init__(self, group: Group, prefix: str, wait_ms: int = 500, socket_timeout: float = 1.0,
                  data_tls: dict | None = None, tls_ports=(), reconnect_every: int = 0, reconnect_sentinels: bool = False,
-                 app_password: str | None = None, client_password: str | None = None, interval: float = 0.0):
+                 app_password: str | None = None, client_password: str | None = None, interval: float = 0.0,
+                 sentinel_retries: int | None = None):
         super().__init__(daemon=True)
         assert wait_ms / 1000.0 < socket_timeout, "WAIT's timeout must stay below the socket timeout"
         self.prefix = prefix
@@ -252,7 +271,9 @@ class Writer(threading.Thread):
         self.interval = interval
         sentinel = Sentinel([(group.ip[n], group.sentinel_port) for n in group.names],
                             sentinel_kwargs={"username": "client", "password": client_password or secret("sentinel-client"),
-                                             "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl},
+                                             "socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2, **group.ssl,
+                                             **({} if sentinel_retries is None
+                                                else {"retry": Retry(NoBackoff(), sentinel_retries)})},
                             username="app", password=app_password or secret("app"), protocol=2,
                             socket_timeout=socket_timeout, socket_connect_timeout=0.5,
                             **({} if data_tls else group.ssl))
@@ -295,8 +316,11 @@ class Writer(threading.Thread):
 
     def wait_acks(self, count: int, timeout: float):
         start = len(self.acked)
-        wait_for(f"{count} more acknowledged writes", lambda: len(self.acked) - start >= count or
-                 f"{len(self.acked) - start} acknowledged, errors {self.errors}", timeout, 0.05)
+        try:
+            wait_for(f"{count} more acknowledged writes", lambda: len(self.acked) - start >= count or
+                     f"{len(self.acked) - start} acknowledged, errors {self.errors}", timeout, 0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the writer is at:\n{thread_stack(self)}") from None
 
     def longest_gap(self, since: float = 0.0) -> float:
         times = [t for t in self.ack_times if t >= since]
