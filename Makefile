@@ -15,7 +15,7 @@ COLLECTIONS := $(BUILD)/collections
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/hardened-redis-sanity
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/hardened-redis-$(VERSION).tar.gz
-SCENARIOS   ?= default sentinel sentinel-valkey backup rolling tls chaos
+SCENARIOS   ?= default sentinel sentinel-valkey backup rolling tls chaos vm
 SCENARIO    ?= default
 PYTEST_ARGS ?=
 
@@ -39,9 +39,9 @@ help:
 	@echo "Lab:         make lab | lab-destroy | lab-drill | clean"
 	@echo "Benchmarks:  make bench-converge | bench-backup | bench-hardening | bench-failover | bench-endpoint | bench-clients | security-report | reliability"
 
-# VM=1, or the vm scenario among SCENARIO: also qemu for the virtual machines.
+# VM=N (N > 0), or the vm scenario among SCENARIO or SCENARIOS: also qemu for the virtual machines.
 deps:
-	@HARDENED_REDIS_VM=$(if $(or $(VM),$(filter vm,$(SCENARIO))),1,0) bash tests/lab/install-deps.sh
+	@HARDENED_REDIS_VM=$(if $(or $(filter-out 0,$(VM)),$(filter vm,$(SCENARIO) $(SCENARIOS))),1,0) bash tests/lab/install-deps.sh
 
 # The collection as users get it: build the tarball, install it offline.
 build: deps
@@ -100,23 +100,25 @@ molecule: build images
 	  [ $$rc = 0 ] || exit $$rc; \
 	done
 
-# The scenarios mostly wait on failovers, Sentinels and writers, so two lanes
-# of them share the two cores (LANES=1: one after another). The lanes are
-# balanced by the time each scenario took in CI; a scenario named in
-# SCENARIOS but in neither list joins lane 2.
-LANES ?= 2
+# The scenarios mostly wait on failovers, Sentinels and writers, so lanes of
+# them run side by side on the two cores (LANES=1: one after another). Lanes
+# 1 and 2 are balanced by the time each scenario took in CI; a scenario named
+# in SCENARIOS but in no list joins lane 2. The vm scenario (a guest under
+# software emulation, mostly one core) has lane 3 to itself.
+LANES ?= 3
 LANE_1 := $(filter $(SCENARIOS),sentinel default tls)
-LANE_2 := $(filter-out $(LANE_1),$(SCENARIOS))
+LANE_3 := $(filter $(SCENARIOS),vm)
+LANE_2 := $(filter-out $(LANE_1) $(LANE_3),$(SCENARIOS))
 molecules: build images
 ifeq ($(LANES),1)
 	$(MAKE) --no-print-directory -o deps -o build -o images molecule SCENARIO="$(SCENARIOS)"
 else
-	$(MAKE) --no-print-directory -j2 molecule-lane-1 molecule-lane-2
+	$(MAKE) --no-print-directory -j3 molecule-lane-1 molecule-lane-2 molecule-lane-3
 endif
 
-.PHONY: molecule-lane-1 molecule-lane-2
-molecule-lane-1 molecule-lane-2:
-	$(MAKE) --no-print-directory -o deps -o build -o images molecule SCENARIO="$(LANE_$(subst molecule-lane-,,$@))"
+.PHONY: molecule-lane-1 molecule-lane-2 molecule-lane-3
+molecule-lane-1 molecule-lane-2 molecule-lane-3:
+	$(if $(LANE_$(subst molecule-lane-,,$@)),$(MAKE) --no-print-directory -o deps -o build -o images molecule SCENARIO="$(LANE_$(subst molecule-lane-,,$@))",@true)
 
 # Lint is CPU-bound and the integration tests mostly wait on real servers, so
 # they share the two cores (-O: each stage's output in one piece as it ends).
