@@ -32,7 +32,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from sentinel_lab import Group, Writer, recap, run_playbook, secret, wait_for
+from sentinel_lab import Group, Writer, changed_tasks, recap, run_playbook, secret, wait_for
 
 SCENARIO_NAME = os.environ.get("MOLECULE_SCENARIO_NAME", "sentinel")
 NODES = [f"{SCENARIO_NAME}-node{i}" for i in (1, 2, 3)]
@@ -134,7 +134,7 @@ def test_refusals_change_nothing_and_print_no_secret(group):
     finally:
         admin.write_text(current + "\n")
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out[-3000:]
+    assert proc.returncode != 0, f"changed: {changed_tasks(proc.stdout)}\n{out[-3000:]}"
     assert "give the old one as redis_previous_passwords.admin" in out, out[-3000:]
     assert "NewAdminWithoutItsPrevious" not in out and current not in out
     assert all(c.get("changed", 0) == 0 for c in recap(proc.stdout).values()), recap(proc.stdout)
