@@ -156,7 +156,11 @@ def _outcome_told(row: dict, second_failover_allowed: bool = False):
 def test_08_target_killed_mid_switchover():
     row = _switch_with_fault("switchover, target killed after Sentinel selected it", "swkill",
                              lambda g, n: g.docker(n, "kill", "-9", str(main_pid(g, n))))
-    _outcome_told(row)
+    # Killed once promoted (seen at load 9 to 12, two scenarios side by side),
+    # the target is a dead new master: the switchover succeeded, and Sentinel's
+    # own failover then moves the master on to the third node. Only then may
+    # the final master be the third node.
+    _outcome_told(row, second_failover_allowed=row["playbook_rc"] == 0)
 
 
 # Debian's python3 is python3.11 (or 3.13) by its process name
