@@ -124,15 +124,20 @@ class Recap(dict):
 
     def changed_tasks(self) -> list[str]:
         """'TASK/HANDLER name -> host' for every changed result, to explain a count."""
-        found, current = [], ""
-        for line in self.output.splitlines():
-            m = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
-            if m:
-                current = m.group(1)
-            m = re.match(r"^changed: \[([^\]]+)\]", line)
-            if m:
-                found.append(f"{current} -> {m.group(1)}")
-        return found
+        return changed_tasks(self.output)
+
+
+def changed_tasks(output: str) -> list[str]:
+    """'TASK/HANDLER name -> host' for every changed result in ansible-playbook's output."""
+    found, current = [], ""
+    for line in output.splitlines():
+        m = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
+        if m:
+            current = m.group(1)
+        m = re.match(r"^changed: \[([^\]]+)\]", line)
+        if m:
+            found.append(f"{current} -> {m.group(1)}")
+    return found
 
 
 def converge_process(extra_vars: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:

@@ -449,20 +449,6 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return result
 
 
-def changed_tasks(output: str) -> dict[str, list[str]]:
-    """Task name -> hosts it reported changed on, from ansible-playbook's output."""
-    result: dict[str, list[str]] = {}
-    task = None
-    for line in output.splitlines():
-        m = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
-        if m:
-            task = m.group(1)
-        m = re.match(r"^changed: \[([^\]]+)\]", line)
-        if m and task:
-            result.setdefault(task, []).append(m.group(1))
-    return result
-
-
 def read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -32,7 +32,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from sentinel_lab import Group, Writer, changed_tasks, recap, run_playbook, secret, wait_for
+from redis_lab import changed_tasks
+from sentinel_lab import Group, Writer, recap, run_playbook, secret, wait_for
 
 SCENARIO_NAME = os.environ.get("MOLECULE_SCENARIO_NAME", "sentinel")
 NODES = [f"{SCENARIO_NAME}-node{i}" for i in (1, 2, 3)]
