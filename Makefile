@@ -102,13 +102,15 @@ molecule: build images
 
 # Two lanes of scenarios run side by side on the two cores (LANES=1: one
 # after another). The scenarios are mostly Ansible, so mostly CPU: side by
-# side sentinel took 21 min (17 alone) and default 15.5 (16 alone); a third
+# side sentinel took 21 min and default 15.5 (about 17 and 16 one after
+# another in the previous session's rehearsal); a third
 # lane made each about twice as slow, so two it is. The lanes are balanced
 # by the times measured side by side (sentinel 21 min, tls 23, default 15.5,
 # sentinel-valkey 13, rolling 13, chaos 9.5, backup 8.5), the longest
 # first; a scenario named in SCENARIOS but in neither list joins lane 2.
 # The two Sentinel scenarios share lane 1, one after the other. The vm
-# scenario (a guest under software emulation: about 25 minutes on its own)
+# scenario (a guest under software emulation: about 19 minutes on its own
+# with its image built, 38 beside two other scenarios)
 # is not in SCENARIOS: make molecule SCENARIO=vm.
 LANES ?= 2
 LANE_1 := $(filter $(SCENARIOS),sentinel sentinel-valkey chaos backup)
