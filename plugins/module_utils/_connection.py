@@ -13,6 +13,8 @@ Public API (other modules code against it):
   the server refuses ``login_password`` (WRONGPASS) and
   ``login_password_previous`` is set, it logs in with that one instead (a
   password rotation the server has not seen yet).
+* ``try_connect(module, host=None, port=None)``: the same, but returns
+  ``(client, None)`` or ``(None, cause)`` instead of failing.
 * ``describe_target(module, host=None, port=None)``: ``host:port`` or
   ``unix:/path`` as used in messages.
 * ``safe_error(module, exc)``: the text of an exception with the password
@@ -249,6 +251,31 @@ def _client_kwargs(module, host=None, port=None):
     return kwargs
 
 
+def _open(module, host=None, port=None):
+    """A connected, PINGed client; raises what redis-py raised."""
+    previous = module.params.get('login_password_previous')
+    kwargs = _client_kwargs(module, host, port)
+    try:
+        client = redis.Redis(**kwargs)
+        client.ping()
+    except Exception as exc:  # redis-py raises several families; all end here
+        # During a rotation the server may know only the password before it.
+        if not previous or previous == module.params.get('login_password') \
+                or not _wrong_password(exc, safe_error(module, exc)):
+            raise
+        kwargs['password'] = previous
+        client = redis.Redis(**kwargs)
+        client.ping()
+    return client
+
+
+def _failure_text(module, exc):
+    text = safe_error(module, exc)
+    previous = module.params.get('login_password_previous')
+    tried = ' (tried login_password and login_password_previous)' if previous and _wrong_password(exc, text) else ''
+    return '%s%s (%s)' % (_cause(exc, text), tried, text)
+
+
 def connect(module, host=None, port=None):
     """A connected, PINGed ``redis.Redis`` client, or ``module.fail_json``.
 
@@ -259,23 +286,22 @@ def connect(module, host=None, port=None):
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
     target = describe_target(module, host, port)
-    previous = module.params.get('login_password_previous')
     try:
-        kwargs = _client_kwargs(module, host, port)
-        try:
-            client = redis.Redis(**kwargs)
-            client.ping()
-        except Exception as exc:  # redis-py raises several families; all end here
-            # During a rotation the server may know only the password before it.
-            if not previous or previous == module.params.get('login_password') \
-                    or not _wrong_password(exc, safe_error(module, exc)):
-                raise
-            kwargs['password'] = previous
-            client = redis.Redis(**kwargs)
-            client.ping()
+        return _open(module, host, port)
     except Exception as exc:  # redis-py raises several families; all end here
-        text = safe_error(module, exc)
-        tried = ' (tried login_password and login_password_previous)' if previous and _wrong_password(exc, text) else ''
-        module.fail_json(msg='Cannot connect to Redis at %s: %s%s (%s)' % (target, _cause(exc, text), tried, text),
-                         target=target)
-    return client
+        module.fail_json(msg='Cannot connect to Redis at %s: %s' % (target, _failure_text(module, exc)), target=target)
+
+
+def try_connect(module, host=None, port=None):
+    """``(client, None)``, or ``(None, cause)`` when the server cannot be reached or refuses the login.
+
+    For readers that treat an unreachable server as an answer (it is down,
+    or not installed yet) instead of a failure. The cause has every secret
+    masked. Without redis-py the module fails, as with ``connect``.
+    """
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
+    try:
+        return _open(module, host, port), None
+    except Exception as exc:  # redis-py raises several families; all end here
+        return None, 'cannot connect to %s: %s' % (describe_target(module, host, port), _failure_text(module, exc))
