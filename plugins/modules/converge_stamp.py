@@ -91,6 +91,13 @@ options:
     type: list
     elements: str
     default: []
+  config_file:
+    description:
+      - With O(live=redis), the server's config file. Of its content only the values of the O(config_keys)
+        that need a restart are compared (what the full path would put right there); its type, mode and owner
+        are compared as a file of O(files) without content. The server's own rewrites (C(CONFIG REWRITE),
+        also after every failover) are no difference.
+    type: path
   master_name:
     description: With O(live=sentinel), the monitored group.
     type: str
@@ -150,6 +157,8 @@ import tempfile
 
 from ansible_collections.hardened.redis.plugins.module_utils._connection import (
     SecretModule, connection_argument_spec, safe_error, try_connect)
+from ansible_collections.hardened.redis.plugins.module_utils._directives import is_static, names_in_file
+from ansible_collections.hardened.redis.plugins.module_utils._values import split_config_args
 
 FORMAT = 1
 
@@ -158,7 +167,7 @@ def _digest(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode('utf-8')).hexdigest()
 
 
-def _file_state(path, volatile=None):
+def _file_state(path, volatile=None, content=True):
     try:
         st = os.lstat(path)
     except OSError:
@@ -169,6 +178,8 @@ def _file_state(path, volatile=None):
     elif stat.S_ISLNK(st.st_mode):
         state['type'] = 'link'
         state['target'] = os.readlink(path)
+    elif stat.S_ISREG(st.st_mode) and not content:
+        state['type'] = 'file'
     elif stat.S_ISREG(st.st_mode):
         state['type'] = 'file'
         sha = hashlib.sha256()
@@ -181,7 +192,7 @@ def _file_state(path, volatile=None):
                     words = line.split()
                     if not words or words[0].startswith(b'#'):
                         continue
-                    if any(words[:len(v)] == v for v in volatile):
+                    if any(tuple(words[:len(v)]) == v for v in volatile):
                         continue
                     sha.update(b' '.join(words) + b'\n')
         state['content'] = sha.hexdigest()
@@ -231,6 +242,55 @@ def _kernel(paths):
     return result
 
 
+def _acl_line(line):
+    """An ACL LIST line with each run of single-command rules sorted.
+
+    Redis lists the commands a user was given one by one in the order of its
+    command table's hash, which differs between processes (after a restart);
+    within a run of C(+cmd) (or C(-cmd)) rules the order has no meaning.
+    Categories, patterns and everything else keep their place.
+    """
+    out, run = [], []
+    for word in line.split():
+        single = word[:1] in ('+', '-') and '@' not in word
+        if run and (not single or word[0] != run[0][0]):
+            out.extend(sorted(run))
+            run = []
+        if single:
+            run.append(word)
+        else:
+            out.append(word)
+    out.extend(sorted(run))
+    return ' '.join(out)
+
+
+def _static_file_values(path, names):
+    """The last value of each static directive of ``names`` in a config file.
+
+    What the full path would put right in the file (redis_config edits the
+    file only for directives that need a restart); the server's own
+    rewrites (who it replicates from, its layout, defaults it adds) are not
+    part of it.
+    """
+    names = [n for n in names if is_static(n)]
+    values = dict((n, None) for n in names)
+    try:
+        with open(path, 'rb') as f:
+            lines = f.read().decode('utf-8', 'surrogateescape').splitlines()
+    except (IOError, OSError):
+        return 'unreadable'
+    spellings = dict((n, names_in_file(n)) for n in names)
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith('#'):
+            continue
+        words = split_config_args(stripped) or []
+        for name in names:
+            if words and words[0].lower() in spellings[name]:
+                values[name] = words[1:]
+    return values
+
+
 def _pairs(reply):
     """CONFIG GET answers a dict (redis-py) or a flat list."""
     if isinstance(reply, dict):
@@ -255,11 +315,13 @@ def _live(module):
             if keys:
                 values = _pairs(client.execute_command('CONFIG', 'GET', *keys))
             items['live settings'] = dict((k, values.get(k)) for k in keys)
+            if p['config_file']:
+                items['static directives in ' + p['config_file']] = _static_file_values(p['config_file'], keys)
         else:
             items['live Sentinel settings'] = _pairs(client.execute_command('SENTINEL', 'CONFIG', 'GET', '*'))
             master = _pairs(client.execute_command('SENTINEL', 'MASTER', p['master_name']))
             items['live group settings'] = dict((k, master.get(k)) for k in sorted(set(p['config_keys'])))
-        items['live ACL users'] = sorted(client.execute_command('ACL', 'LIST'))
+        items['live ACL users'] = sorted(_acl_line(line) for line in client.execute_command('ACL', 'LIST'))
         return items, None
     except Exception as exc:  # redis-py raises several families; all are drift here
         return {'live server': 'unreadable'}, 'cannot read the live state: %s' % safe_error(module, exc)
@@ -278,6 +340,8 @@ def observe(module):
         items['file ' + path] = _file_state(path, words)
     units = _units(module, p['units'])
     items.update(units)
+    if p['config_file']:
+        items['file ' + p['config_file']] = _file_state(p['config_file'], content=False)
     # A unit on its way up or down (a crash, a restart) is never a state to
     # keep: the full path looks at it.
     unsettled.extend(name for name, value in units.items()
@@ -349,6 +413,7 @@ def main():
         kernel=dict(type='list', elements='path', default=[]),
         live=dict(type='str', choices=['redis', 'sentinel', 'none'], default='none'),
         config_keys=dict(type='list', elements='str', default=[], no_log=False),
+        config_file=dict(type='path'),
         master_name=dict(type='str'),
     )
     module = SecretModule(argument_spec=argument_spec, supports_check_mode=True,
