@@ -142,8 +142,9 @@ lab-destroy:
 	@LAB_VMS=$(or $(VM),0) bash tests/lab/lab.sh down
 
 # Benchmarks print tables; they are never part of `make test`.
+# HOSTS="3 6 9" (lab sizes), RUNS=1 (runs per size).
 bench-converge: build images
-	@WRITE_DOCS=1 bash bench/converge.sh $(or $(RUNS),1)
+	@WRITE_DOCS=1 RUNS=$(or $(RUNS),1) HOSTS="$(or $(HOSTS),3 6 9)" bash bench/converge.sh
 
 bench-backup: build
 	$(BIN)/python bench/backup.py --gb $(or $(GB),1.0) --runs $(or $(RUNS),3) --write-docs
