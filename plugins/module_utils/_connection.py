@@ -297,10 +297,11 @@ def try_connect(module, host=None, port=None):
 
     For readers that treat an unreachable server as an answer (it is down,
     or not installed yet) instead of a failure. The cause has every secret
-    masked. Without redis-py the module fails, as with ``connect``.
+    masked. Without redis-py (a new host, before anything is installed) the
+    cause says so.
     """
     if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
+        return None, 'the Python library redis (redis-py) is not installed'
     try:
         return _open(module, host, port), None
     except Exception as exc:  # redis-py raises several families; all end here

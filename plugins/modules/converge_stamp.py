@@ -106,7 +106,7 @@ notes:
     the data nodes (C(auth-pass) cannot be read back). Run the role with its fast path off to force the full
     converge.
 requirements:
-  - redis (redis-py) on the managed host, for O(live)
+  - redis (redis-py) on the managed host, for O(live) (without it the live state counts as unreadable: drift)
 '''
 
 EXAMPLES = r'''
