@@ -126,6 +126,24 @@ class Recap(dict):
         """'TASK/HANDLER name -> host' for every changed result, to explain a count."""
         return changed_tasks(self.output)
 
+    def full_paths(self) -> dict[str, list[str]]:
+        """Host -> why each role on it took its full path (no entry: every role took the fast path)."""
+        return full_paths(self.output)
+
+
+def full_paths(output: str) -> dict[str, list[str]]:
+    """Host -> the reasons the roles printed for taking their full path ("full converge, because of: ...")."""
+    found: dict[str, list[str]] = {}
+    host = ""
+    for line in output.splitlines():
+        m = re.match(r"^ok: \[([^\]]+)\] => \{", line)
+        if m:
+            host = m.group(1)
+        m = re.search(r"full converge, because of: (.*?)\.?\"?$", line)
+        if m and host:
+            found.setdefault(host, []).append(m.group(1))
+    return found
+
 
 def changed_tasks(output: str) -> list[str]:
     """'TASK/HANDLER name -> host' for every changed result in ansible-playbook's output."""
