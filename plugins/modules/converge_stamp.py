@@ -243,24 +243,34 @@ def _kernel(paths):
 
 
 def _acl_line(line):
-    """An ACL LIST line with each run of single-command rules sorted.
+    """An ACL LIST line with each run of single-command rules in one order.
 
-    Redis lists the commands a user was given one by one in the order of its
-    command table's hash, which differs between processes (after a restart);
-    within a run of C(+cmd) (or C(-cmd)) rules the order has no meaning.
-    Categories, patterns and everything else keep their place.
+    Redis 7.0 lists the commands a user was given or denied one by one, C(+cmd)
+    and C(-cmd) mixed, in the order of its command table's hash, which differs
+    between processes (after a restart). Rules for different commands do not
+    depend on each other, so a run of them is sorted by command; the rules for
+    one command (C(+config -config|set)) keep their order, which is their
+    meaning. Categories, patterns and everything else keep their place, and
+    a selector's closing parenthesis ends a run.
     """
     out, run = [], []
+
+    def flush():
+        out.extend(sorted(run, key=lambda rule: rule[1:].split('|', 1)[0]))
+        del run[:]
+
     for word in line.split():
-        single = word[:1] in ('+', '-') and '@' not in word
-        if run and (not single or word[0] != run[0][0]):
-            out.extend(sorted(run))
-            run = []
-        if single:
-            run.append(word)
+        closing = word.endswith(')') and not word.startswith('(')
+        rule = word[:-1] if closing else word
+        if rule[:1] in ('+', '-') and '@' not in rule:
+            run.append(rule)
         else:
-            out.append(word)
-    out.extend(sorted(run))
+            flush()
+            out.append(rule)
+        if closing:
+            flush()
+            out[-1] += ')'
+    flush()
     return ' '.join(out)
 
 
