@@ -94,9 +94,10 @@ options:
   config_file:
     description:
       - With O(live=redis), the server's config file. Of its content only the values of the O(config_keys)
-        that need a restart are compared (what the full path would put right there); its type, mode and owner
-        are compared as a file of O(files) without content. The server's own rewrites (C(CONFIG REWRITE),
-        also after every failover) are no difference.
+        that need a restart are compared (what the full path would put right there); its type and owner
+        are compared as a file of O(files) without content, not its mode (C(CONFIG REWRITE) writes a new file
+        with the server's umask). The server's own rewrites (C(CONFIG REWRITE), also after every failover)
+        are no difference.
     type: path
   master_name:
     description: With O(live=sentinel), the monitored group.
@@ -167,12 +168,14 @@ def _digest(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode('utf-8')).hexdigest()
 
 
-def _file_state(path, volatile=None, content=True):
+def _file_state(path, volatile=None, content=True, mode=True):
     try:
         st = os.lstat(path)
     except OSError:
         return 'absent'
-    state = {'mode': '%o' % stat.S_IMODE(st.st_mode), 'uid': st.st_uid, 'gid': st.st_gid}
+    state = {'uid': st.st_uid, 'gid': st.st_gid}
+    if mode:
+        state['mode'] = '%o' % stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         state['type'] = 'directory'
     elif stat.S_ISLNK(st.st_mode):
@@ -351,7 +354,9 @@ def observe(module):
     units = _units(module, p['units'])
     items.update(units)
     if p['config_file']:
-        items['file ' + p['config_file']] = _file_state(p['config_file'], content=False)
+        # Its mode is the server's: CONFIG REWRITE (Sentinel's after a failover
+        # too) writes a new file with the server's umask (0640 became 0600).
+        items['file ' + p['config_file']] = _file_state(p['config_file'], content=False, mode=False)
     # A unit on its way up or down (a crash, a restart) is never a state to
     # keep: the full path looks at it.
     unsettled.extend(name for name, value in units.items()

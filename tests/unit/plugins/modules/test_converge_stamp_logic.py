@@ -268,6 +268,13 @@ def test_file_state_without_volatile_lines_is_the_whole_content(tmp_path):
     assert 'content' not in bare
     write(path, 'other\n')
     assert _file_state(path, content=False) == bare
+    # mode=False (a config file the server rewrites): not its mode either, but still what it is
+    os.chmod(path, 0o640)
+    server_s = _file_state(path, content=False, mode=False)
+    os.chmod(path, 0o600)
+    assert _file_state(path, content=False, mode=False) == server_s
+    assert _file_state(path, content=False) != bare
+    assert set(server_s) == {'type', 'uid', 'gid'}
     assert _file_state(str(tmp_path), content=True)['type'] == 'directory'
     os.symlink(path, str(tmp_path / 'link'))
     link = _file_state(str(tmp_path / 'link'))
