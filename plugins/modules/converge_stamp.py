@@ -139,7 +139,7 @@ drift:
   elements: str
   sample: ["live settings", "file /etc/logrotate.d/redis-hardened-main"]
 notes:
-  description: Why the live state could not be read, with every secret masked.
+  description: Why the live state or the units could not be read, with every secret masked.
   returned: always
   type: list
   elements: str
@@ -205,12 +205,14 @@ def _file_state(path, volatile=None, content=True, mode=True):
 
 
 def _units(module, names):
+    """The units' states, and why systemctl could not tell them (or None)."""
     if not names:
-        return {}
+        return {}, None
     props = 'Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload'
     rc, out, err = module.run_command(['systemctl', 'show', '--property=' + props, '--'] + list(names))
     if rc != 0:
-        return dict(('unit ' + n, 'systemctl failed') for n in names)
+        cause = 'systemctl show failed (rc=%d): %s' % (rc, ' '.join(err.split()) or 'no message')
+        return dict(('unit ' + n, 'systemctl failed') for n in names), cause
     blocks = [b for b in out.strip().split('\n\n')]
     result = {}
     for name, block in zip(names, blocks):
@@ -219,7 +221,7 @@ def _units(module, names):
         result['unit ' + name] = fields
     for name in names[len(blocks):]:
         result['unit ' + name] = 'unknown'
-    return result
+    return result, None
 
 
 def _packages(module, names):
@@ -351,8 +353,11 @@ def observe(module):
     for path, volatile in (p['rewritten_files'] or {}).items():
         words = [tuple(w.encode('utf-8') for w in str(v).split()) for v in (volatile or [])]
         items['file ' + path] = _file_state(path, words)
-    units = _units(module, p['units'])
+    notes = []
+    units, cause = _units(module, p['units'])
     items.update(units)
+    if cause:
+        notes.append(cause)
     if p['config_file']:
         # Its mode is the server's: CONFIG REWRITE (Sentinel's after a failover
         # too) writes a new file with the server's umask (0640 became 0600).
@@ -363,7 +368,6 @@ def observe(module):
                      if not isinstance(value, dict) or value.get('ActiveState') in ('activating', 'deactivating', 'reloading', None))
     items.update(_packages(module, p['packages']))
     items.update(_kernel(p['kernel']))
-    notes = []
     if p['live'] != 'none':
         live, cause = _live(module)
         items.update(live)
