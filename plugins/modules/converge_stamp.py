@@ -162,6 +162,8 @@ from ansible_collections.hardened.redis.plugins.module_utils._directives import 
 from ansible_collections.hardened.redis.plugins.module_utils._values import split_config_args
 
 FORMAT = 1
+# ACL flags Redis sets by itself (as in module_utils/_acl.py)
+_SANITIZE = ('sanitize-payload', 'skip-sanitize-payload')
 
 
 def _digest(value):
@@ -247,24 +249,55 @@ def _kernel(paths):
     return result
 
 
+def _command_rules(run):
+    """A run of single-command rules in one order that keeps its meaning.
+
+    Rules for different commands do not depend on each other: they are
+    grouped by command, the commands sorted. Within a command, a rule for the
+    whole command (C(+config)) and the rules for its subcommands after it
+    (C(-config|set)) keep their order, which is their meaning; rules for
+    different subcommands between two such rules are sorted (stably: the
+    same subcommand twice keeps its order).
+    """
+    by_command = {}
+    for rule in run:
+        by_command.setdefault(rule[1:].split('|', 1)[0], []).append(rule)
+    out = []
+    for command in sorted(by_command):
+        subcommands = []
+        for rule in by_command[command]:
+            if '|' in rule:
+                subcommands.append(rule)
+                continue
+            out.extend(sorted(subcommands, key=lambda r: r[1:]))
+            subcommands = []
+            out.append(rule)
+        out.extend(sorted(subcommands, key=lambda r: r[1:]))
+    return out
+
+
 def _acl_line(line):
     """An ACL LIST line with each run of single-command rules in one order.
 
     Redis 7.0 lists the commands a user was given or denied one by one, C(+cmd)
-    and C(-cmd) mixed, in the order of its command table's hash, which differs
-    between processes (after a restart). Rules for different commands do not
-    depend on each other, so a run of them is sorted by command; the rules for
-    one command (C(+config -config|set)) keep their order, which is their
-    meaning. Categories, patterns and everything else keep their place, and
-    a selector's closing parenthesis ends a run.
+    and C(-cmd) mixed, and the subcommands of a command after it, in the order
+    of its command tables' hashes, which differs between processes (after a
+    restart). Each run of such rules is put in one order (_command_rules).
+    Categories, patterns and everything else keep their place, and a
+    selector's closing parenthesis ends a run. The sanitize-payload flags are
+    left out, as redis_acl leaves them out: Redis 7.0 sets one by itself (a
+    user of a config file's C(user) line has it after a restart, one defined
+    live with C(ACL SETUSER) does not) and the roles never ask for one.
     """
     out, run = [], []
 
     def flush():
-        out.extend(sorted(run, key=lambda rule: rule[1:].split('|', 1)[0]))
+        out.extend(_command_rules(run))
         del run[:]
 
     for word in line.split():
+        if word in _SANITIZE:
+            continue
         closing = word.endswith(')') and not word.startswith('(')
         rule = word[:-1] if closing else word
         if rule[:1] in ('+', '-') and '@' not in rule:

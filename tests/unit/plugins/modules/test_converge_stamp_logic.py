@@ -50,9 +50,25 @@ MIX_USER = [
     'user mix on %s ~* resetchannels -@all +@string +debug|help -incr +config -config|set',
     'user mix on %s ~* resetchannels -@all +@string -incr +config -config|set +debug|help',
 ]
+# aclfile: "user sub on >... -@all +client|setname +client|kill +client|id +client|info +client|list +config|get
+# +config|set +config|resetstat": the subcommands of a command come after it, in their own hash order
+SUB_USER = [
+    'user sub on %s resetchannels -@all +config|set +config|get +config|resetstat +client|id +client|kill'
+    ' +client|setname +client|info +client|list',
+    'user sub on %s resetchannels -@all +client|id +client|setname +client|list +client|kill +client|info +config|set'
+    ' +config|get +config|resetstat',
+    'user sub on %s resetchannels -@all +client|info +client|kill +client|list +client|setname +client|id +config|get'
+    ' +config|resetstat +config|set',
+]
+# aclfile: "user sub2 on >... -@all +config -config|set -config|rewrite +client"
+SUB2_USER = [
+    'user sub2 on %s resetchannels -@all +config -config|rewrite -config|set +client',
+    'user sub2 on %s resetchannels -@all +client +config -config|set -config|rewrite',
+]
 
 
-@pytest.mark.parametrize('listed', [SENTINEL_USER, APP_USER, MIX_USER], ids=['sentinel', 'app', 'mixed'])
+@pytest.mark.parametrize('listed', [SENTINEL_USER, APP_USER, MIX_USER, SUB_USER, SUB2_USER],
+                         ids=['sentinel', 'app', 'mixed', 'subcommands', 'command-then-subcommands'])
 def test_a_user_listed_by_another_process_is_the_same_user(listed):
     lines = [line % HASH for line in listed]
     assert len(set(lines)) == len(lines)
@@ -64,6 +80,12 @@ def test_single_commands_are_sorted_and_nothing_else_moves():
     # the words before the first command rule keep their place
     line = _acl_line(SENTINEL_USER[0] % HASH)
     assert line.startswith('user sentinel on %s &* -@all +client|kill +client|setname +config|rewrite' % HASH)
+    assert (_acl_line('user s on +client|setname -config|set +config +client|kill -config|get +acl|whoami')
+            == 'user s on +acl|whoami +client|kill +client|setname -config|set +config -config|get')
+    # the flag Redis 7.0 adds by itself: a Sentinel's default user before and after a restart
+    assert (_acl_line('user default on #%s ~* &* +@all' % ('91' * 32))
+            == _acl_line('user default on sanitize-payload #%s ~* &* +@all' % ('91' * 32))
+            == _acl_line('user default on skip-sanitize-payload #%s ~* &* +@all' % ('91' * 32)))
     # whitespace is not a difference
     assert _acl_line('user a  on   ~*  +get') == 'user a on ~* +get'
 
@@ -76,6 +98,8 @@ def test_single_commands_are_sorted_and_nothing_else_moves():
     ('user a on %R~x %W~y +get', 'user a on %W~y %R~x +get'),
     ('user a on ~* +get', 'user a on ~* -get'),
     ('user a on ~* +config -config|set', 'user a on ~* -config|set +config'),  # the later rule wins
+    ('user a on ~* +config|get -config|get', 'user a on ~* -config|get +config|get'),
+    ('user a on ~* -config|set +config -config|get', 'user a on ~* -config|get +config -config|set'),
     ('user a on ~* +get', 'user a off ~* +get'),
     ('user a on ~* +get', 'user b on ~* +get'),
     ('user a on #%s ~* +get' % ('0' * 64), 'user a on #%s ~* +get' % ('1' * 64)),
