@@ -16,7 +16,7 @@ description:
   - The fast path of the roles C(hardened.redis.redis) and C(hardened.redis.redis_sentinel).
   - With O(state=record), run as the last task of a full converge that succeeded, it observes the host (the
     files the role manages, its units, packages and kernel settings, and the live settings and ACL users of
-    the running server) and writes a stamp: the digest of the role's inputs (O(inputs)) and one digest per
+    the running server) and writes a stamp, the digest of the role's inputs (O(inputs)) and one digest per
     observed item. No value is written, only SHA-256 digests; the stamp is readable by root only.
   - With O(state=check) it observes the same items again and compares. RV(in_sync) is true only when the
     inputs are the same and every item is as recorded; anything else (a file edited, a mode, a unit stopped
@@ -25,16 +25,19 @@ description:
     which corrects it.
   - O(state=check) only reads, also outside check mode. O(state=record) changes nothing in check mode.
   - A server's own rewrites of its config file (C(CONFIG REWRITE) after a failover, Sentinel's state lines)
-    are not drift: O(rewritten_files) names the directives to leave out of a file's digest.
-author: hardened.redis developers
+    are not drift; O(rewritten_files) names the directives to leave out of a file's digest.
+author:
+  - hardened.redis developers (@hardened-redis)
 extends_documentation_fragment:
   - hardened.redis.connection
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and return changed status prediction without modifying target.
     details: O(state=check) reads only; O(state=record) reports what it would write.
   diff_mode:
     support: none
+    description: No diff; the stamp holds digests only.
 options:
   path:
     description: The stamp file (its directory is created, mode 0700).
@@ -153,7 +156,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
 import tempfile
 
 from ansible_collections.hardened.redis.plugins.module_utils._connection import (
@@ -215,7 +217,7 @@ def _units(module, names):
     if rc != 0:
         cause = 'systemctl show failed (rc=%d): %s' % (rc, ' '.join(err.split()) or 'no message')
         return dict(('unit ' + n, 'systemctl failed') for n in names), cause
-    blocks = [b for b in out.strip().split('\n\n')]
+    blocks = out.strip().split('\n\n')
     result = {}
     for name, block in zip(names, blocks):
         fields = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)

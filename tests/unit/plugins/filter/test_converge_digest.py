@@ -127,7 +127,7 @@ def test_sets_do_not_depend_on_their_order():
 def test_values_as_ansible_core_loads_them_are_plain_values():
     # the role's variables reach the filter as ansible-core's tagged containers and strings
     loaded = DataLoader().load('a: x\nb: [1, "y", true]\nc: {d: e}\n', file_name='/roles/redis/defaults/main.yml')
-    assert type(loaded['a']) is not str and type(loaded['c']) is not dict
+    assert loaded['a'].__class__ is not str and loaded['c'].__class__ is not dict
     assert digest(loaded) == digest({'a': 'x', 'b': [1, 'y', True], 'c': {'d': 'e'}})
 
 

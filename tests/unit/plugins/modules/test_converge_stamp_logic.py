@@ -205,8 +205,8 @@ def test_static_file_values_reads_static_directives_only(tmp_path):
     assert _static_file_values(path, ['slaveof']) == {'slaveof': ['10.0.0.1', '6379']}
     # the last line of a directive is the one Redis applies
     path2 = write(tmp_path / 'twice.conf', REDIS_CONF + 'tcp-backlog 1024\nreplicaof 10.0.0.3 6380\n')
-    assert _static_file_values(path2, ['tcp-backlog', 'replicaof']) == {'tcp-backlog': ['1024'],
-                                                                       'replicaof': ['10.0.0.3', '6380']}
+    assert _static_file_values(path2, ['tcp-backlog', 'replicaof']) == {
+        'tcp-backlog': ['1024'], 'replicaof': ['10.0.0.3', '6380']}
     assert _static_file_values(str(tmp_path / 'missing.conf'), KEYS) == 'unreadable'
 
 
