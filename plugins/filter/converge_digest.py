@@ -12,7 +12,7 @@ short_description: One SHA-256 digest of a role's inputs and of this collection'
 version_added: 0.1.0
 description:
   - The inputs half of the roles' fast path (M(hardened.redis.converge_stamp)). Returns the SHA-256 digest of
-    the input (any data: the role's variables and the facts it uses, in canonical JSON with sorted keys)
+    the input (any data, such as the role's variables and the facts it uses, in canonical JSON with sorted keys)
     together with the digest of every file of this collection's C(roles) and C(plugins) directories, as
     installed on the controller. Another value of any variable, another fact, or another release (or any
     edit) of the collection gives another digest.

@@ -16,7 +16,7 @@ description:
   - The fast path of the roles C(hardened.redis.redis) and C(hardened.redis.redis_sentinel).
   - With O(state=record), run as the last task of a full converge that succeeded, it observes the host (the
     files the role manages, its units, packages and kernel settings, and the live settings and ACL users of
-    the running server) and writes a stamp: the digest of the role's inputs (O(inputs)) and one digest per
+    the running server) and writes a stamp, the digest of the role's inputs (O(inputs)) and one digest per
     observed item. No value is written, only SHA-256 digests; the stamp is readable by root only.
   - With O(state=check) it observes the same items again and compares. RV(in_sync) is true only when the
     inputs are the same and every item is as recorded; anything else (a file edited, a mode, a unit stopped
@@ -25,16 +25,19 @@ description:
     which corrects it.
   - O(state=check) only reads, also outside check mode. O(state=record) changes nothing in check mode.
   - A server's own rewrites of its config file (C(CONFIG REWRITE) after a failover, Sentinel's state lines)
-    are not drift: O(rewritten_files) names the directives to leave out of a file's digest.
-author: hardened.redis developers
+    are not drift; O(rewritten_files) names the directives to leave out of a file's digest.
+author:
+  - hardened.redis developers (@hardened-redis)
 extends_documentation_fragment:
   - hardened.redis.connection
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and return changed status prediction without modifying target.
     details: O(state=check) reads only; O(state=record) reports what it would write.
   diff_mode:
     support: none
+    description: No diff; the stamp holds digests only.
 options:
   path:
     description: The stamp file (its directory is created, mode 0700).
@@ -94,9 +97,10 @@ options:
   config_file:
     description:
       - With O(live=redis), the server's config file. Of its content only the values of the O(config_keys)
-        that need a restart are compared (what the full path would put right there); its type, mode and owner
-        are compared as a file of O(files) without content. The server's own rewrites (C(CONFIG REWRITE),
-        also after every failover) are no difference.
+        that need a restart are compared (what the full path would put right there); its type and owner
+        are compared as a file of O(files) without content, not its mode (C(CONFIG REWRITE) writes a new file
+        with the server's umask). The server's own rewrites (C(CONFIG REWRITE), also after every failover)
+        are no difference.
     type: path
   master_name:
     description: With O(live=sentinel), the monitored group.
@@ -138,7 +142,7 @@ drift:
   elements: str
   sample: ["live settings", "file /etc/logrotate.d/redis-hardened-main"]
 notes:
-  description: Why the live state could not be read, with every secret masked.
+  description: Why the live state or the units could not be read, with every secret masked.
   returned: always
   type: list
   elements: str
@@ -152,7 +156,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
 import tempfile
 
 from ansible_collections.hardened.redis.plugins.module_utils._connection import (
@@ -161,18 +164,22 @@ from ansible_collections.hardened.redis.plugins.module_utils._directives import 
 from ansible_collections.hardened.redis.plugins.module_utils._values import split_config_args
 
 FORMAT = 1
+# ACL flags Redis sets by itself (as in module_utils/_acl.py)
+_SANITIZE = ('sanitize-payload', 'skip-sanitize-payload')
 
 
 def _digest(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode('utf-8')).hexdigest()
 
 
-def _file_state(path, volatile=None, content=True):
+def _file_state(path, volatile=None, content=True, mode=True):
     try:
         st = os.lstat(path)
     except OSError:
         return 'absent'
-    state = {'mode': '%o' % stat.S_IMODE(st.st_mode), 'uid': st.st_uid, 'gid': st.st_gid}
+    state = {'uid': st.st_uid, 'gid': st.st_gid}
+    if mode:
+        state['mode'] = '%o' % stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         state['type'] = 'directory'
     elif stat.S_ISLNK(st.st_mode):
@@ -202,13 +209,15 @@ def _file_state(path, volatile=None, content=True):
 
 
 def _units(module, names):
+    """The units' states, and why systemctl could not tell them (or None)."""
     if not names:
-        return {}
+        return {}, None
     props = 'Id,LoadState,ActiveState,UnitFileState,NeedDaemonReload'
     rc, out, err = module.run_command(['systemctl', 'show', '--property=' + props, '--'] + list(names))
     if rc != 0:
-        return dict(('unit ' + n, 'systemctl failed') for n in names)
-    blocks = [b for b in out.strip().split('\n\n')]
+        cause = 'systemctl show failed (rc=%d): %s' % (rc, ' '.join(err.split()) or 'no message')
+        return dict(('unit ' + n, 'systemctl failed') for n in names), cause
+    blocks = out.strip().split('\n\n')
     result = {}
     for name, block in zip(names, blocks):
         fields = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
@@ -216,7 +225,7 @@ def _units(module, names):
         result['unit ' + name] = fields
     for name in names[len(blocks):]:
         result['unit ' + name] = 'unknown'
-    return result
+    return result, None
 
 
 def _packages(module, names):
@@ -242,25 +251,66 @@ def _kernel(paths):
     return result
 
 
-def _acl_line(line):
-    """An ACL LIST line with each run of single-command rules sorted.
+def _command_rules(run):
+    """A run of single-command rules in one order that keeps its meaning.
 
-    Redis lists the commands a user was given one by one in the order of its
-    command table's hash, which differs between processes (after a restart);
-    within a run of C(+cmd) (or C(-cmd)) rules the order has no meaning.
-    Categories, patterns and everything else keep their place.
+    Rules for different commands do not depend on each other: they are
+    grouped by command, the commands sorted. Within a command, a rule for the
+    whole command (C(+config)) and the rules for its subcommands after it
+    (C(-config|set)) keep their order, which is their meaning; rules for
+    different subcommands between two such rules are sorted (stably: the
+    same subcommand twice keeps its order).
+    """
+    by_command = {}
+    for rule in run:
+        by_command.setdefault(rule[1:].split('|', 1)[0], []).append(rule)
+    out = []
+    for command in sorted(by_command):
+        subcommands = []
+        for rule in by_command[command]:
+            if '|' in rule:
+                subcommands.append(rule)
+                continue
+            out.extend(sorted(subcommands, key=lambda r: r[1:]))
+            subcommands = []
+            out.append(rule)
+        out.extend(sorted(subcommands, key=lambda r: r[1:]))
+    return out
+
+
+def _acl_line(line):
+    """An ACL LIST line with each run of single-command rules in one order.
+
+    Redis 7.0 lists the commands a user was given or denied one by one, C(+cmd)
+    and C(-cmd) mixed, and the subcommands of a command after it, in the order
+    of its command tables' hashes, which differs between processes (after a
+    restart). Each run of such rules is put in one order (_command_rules).
+    Categories, patterns and everything else keep their place, and a
+    selector's closing parenthesis ends a run. The sanitize-payload flags are
+    left out, as redis_acl leaves them out: Redis 7.0 sets one by itself (a
+    user of a config file's C(user) line has it after a restart, one defined
+    live with C(ACL SETUSER) does not) and the roles never ask for one.
     """
     out, run = [], []
+
+    def flush():
+        out.extend(_command_rules(run))
+        del run[:]
+
     for word in line.split():
-        single = word[:1] in ('+', '-') and '@' not in word
-        if run and (not single or word[0] != run[0][0]):
-            out.extend(sorted(run))
-            run = []
-        if single:
-            run.append(word)
+        if word in _SANITIZE:
+            continue
+        closing = word.endswith(')') and not word.startswith('(')
+        rule = word[:-1] if closing else word
+        if rule[:1] in ('+', '-') and '@' not in rule:
+            run.append(rule)
         else:
-            out.append(word)
-    out.extend(sorted(run))
+            flush()
+            out.append(rule)
+        if closing:
+            flush()
+            out[-1] += ')'
+    flush()
     return ' '.join(out)
 
 
@@ -338,17 +388,21 @@ def observe(module):
     for path, volatile in (p['rewritten_files'] or {}).items():
         words = [tuple(w.encode('utf-8') for w in str(v).split()) for v in (volatile or [])]
         items['file ' + path] = _file_state(path, words)
-    units = _units(module, p['units'])
+    notes = []
+    units, cause = _units(module, p['units'])
     items.update(units)
+    if cause:
+        notes.append(cause)
     if p['config_file']:
-        items['file ' + p['config_file']] = _file_state(p['config_file'], content=False)
+        # Its mode is the server's: CONFIG REWRITE (Sentinel's after a failover
+        # too) writes a new file with the server's umask (0640 became 0600).
+        items['file ' + p['config_file']] = _file_state(p['config_file'], content=False, mode=False)
     # A unit on its way up or down (a crash, a restart) is never a state to
     # keep: the full path looks at it.
     unsettled.extend(name for name, value in units.items()
                      if not isinstance(value, dict) or value.get('ActiveState') in ('activating', 'deactivating', 'reloading', None))
     items.update(_packages(module, p['packages']))
     items.update(_kernel(p['kernel']))
-    notes = []
     if p['live'] != 'none':
         live, cause = _live(module)
         items.update(live)
