@@ -110,7 +110,7 @@ notes:
     the data nodes (C(auth-pass) cannot be read back). Run the role with its fast path off to force the full
     converge.
 requirements:
-  - redis (redis-py) on the managed host, for O(live) (without it the live state counts as unreadable: drift)
+  - redis (redis-py) on the managed host, for O(live) (without it the live state counts as unreadable, which is drift)
 '''
 
 EXAMPLES = r'''
